@@ -1,0 +1,16 @@
+/// @file
+/// The `xtaldiff` subcommands. Each lives in its own cmd_*.cpp, registers its
+/// options on the CLI11 app and runs through library calls only; main.cpp
+/// holds the table and maps errors to exit codes.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace xtaldiff::cli {
+
+/// Registers `info` on `app`; the callback runs it.
+void add_info_command(CLI::App& app);
+/// Registers `convert` on `app`.
+void add_convert_command(CLI::App& app);
+
+}  // namespace xtaldiff::cli

@@ -1,0 +1,46 @@
+// xtaldiff: crystal structure generation with diffusion models, and the
+// field's metrics. This file is the command table and the error → exit code
+// mapping; each subcommand lives in its own cmd_*.cpp.
+#include <cstdio>
+#include <exception>
+#include <new>
+
+#include "cli/commands.h"
+#include "util/error.h"
+
+namespace {
+
+struct CommandEntry {
+  void (*add)(CLI::App&);
+};
+
+// One row per subcommand, in the order `xtaldiff --help` lists them.
+const CommandEntry kCommands[] = {
+    {xtaldiff::cli::add_info_command},
+    {xtaldiff::cli::add_convert_command},
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"xtaldiff: crystal structures with diffusion models, judged by the field's metrics"};
+  app.set_version_flag("--version", std::string("xtaldiff ") + XTALDIFF_VERSION);
+  app.require_subcommand(1);
+  for (const auto& c : kCommands) c.add(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : static_cast<int>(xtaldiff::ErrorKind::kUsage);
+  } catch (const xtaldiff::Error& e) {
+    std::fprintf(stderr, "xtaldiff: error: %s\n", e.what());
+    return static_cast<int>(e.kind());
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "xtaldiff: error: out of memory\n");
+    return static_cast<int>(xtaldiff::ErrorKind::kIo);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "xtaldiff: internal error: %s\n", e.what());
+    return static_cast<int>(xtaldiff::ErrorKind::kInternal);
+  }
+  return 0;
+}

@@ -1,0 +1,173 @@
+#include "crystal/symmetry.h"
+
+#include <spglib.h>
+
+#include <algorithm>
+#include <memory>
+#include <numeric>
+
+#include "chem/element.h"
+#include "util/error.h"
+
+namespace xtaldiff {
+namespace {
+
+// spglib's cell: lattice vectors as columns, positions as rows.
+struct SpglibCell {
+  double lattice[3][3];
+  std::vector<std::array<double, 3>> positions;
+  std::vector<int> types;
+
+  explicit SpglibCell(const Structure& s, std::size_t capacity_factor = 1) {
+    const Mat3& m = s.lattice.matrix();
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 3; ++j) lattice[i][j] = m[j][i];
+    positions.resize(s.size() * capacity_factor);
+    types.resize(s.size() * capacity_factor);
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      positions[i] = s.frac[i];
+      types[i] = s.species[i];
+    }
+  }
+  double (*pos())[3] { return reinterpret_cast<double(*)[3]>(positions.data()); }
+};
+
+Structure from_columns(const double lat[3][3], const double (*pos)[3], const int* types, int n) {
+  Structure s;
+  Mat3 m{};
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j) m[i][j] = lat[j][i];
+  s.lattice = Lattice(m);
+  for (int i = 0; i < n; ++i) {
+    s.species.push_back(types[i]);
+    s.frac.push_back({pos[i][0], pos[i][1], pos[i][2]});
+  }
+  s.wrap();
+  return s;
+}
+
+[[noreturn]] void spglib_failed(const char* what) {
+  throw Error(std::string("spglib ") + what + " failed: " + spg_get_error_message(spg_get_error_code()));
+}
+
+struct DatasetDeleter {
+  void operator()(SpglibDataset* d) const { spg_free_dataset(d); }
+};
+using DatasetPtr = std::unique_ptr<SpglibDataset, DatasetDeleter>;
+
+// spglib's answer for a structure near a tolerance boundary depends on the
+// order of the atoms. pymatgen hands spglib the sites of a parsed structure
+// sorted by electronegativity (stable, CifParser's get_sorted_structure), so
+// we do the same: results then agree with pymatgen on the same file.
+std::vector<std::size_t> pymatgen_site_order(const Structure& s) {
+  std::vector<std::size_t> order(s.size());
+  std::iota(order.begin(), order.end(), 0);
+  auto key = [&](std::size_t i) {
+    const auto& x = element(s.species[i]).x;
+    return x ? *x : 1e9;
+  };
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    const double ka = key(a), kb = key(b);
+    if (ka != kb) return ka < kb;
+    return element(s.species[a]).symbol < element(s.species[b]).symbol;
+  });
+  return order;
+}
+
+Structure permuted(const Structure& s, const std::vector<std::size_t>& order) {
+  Structure p;
+  p.lattice = s.lattice;
+  for (auto i : order) {
+    p.species.push_back(s.species[i]);
+    p.frac.push_back(s.frac[i]);
+  }
+  return p;
+}
+
+DatasetPtr get_dataset(const Structure& s, double symprec, double angle_tol) {
+  s.validate();
+  SpglibCell cell(s);
+  DatasetPtr d(spgat_get_dataset(cell.lattice, cell.pos(), cell.types.data(), static_cast<int>(s.size()), symprec,
+                                 angle_tol));
+  return d;
+}
+
+}  // namespace
+
+SpaceGroupInfo analyze_symmetry(const Structure& input, double symprec, double angle_tol) {
+  SpaceGroupInfo info;
+  const auto order = pymatgen_site_order(input);
+  const Structure s = permuted(input, order);
+  DatasetPtr d = get_dataset(s, symprec, angle_tol);
+  if (!d) {
+    // spglib finds no group for badly overlapping atoms; P1 is the honest answer.
+    info.number = 1;
+    info.international = "P1";
+    info.hall = "P 1";
+    info.operations.push_back({{{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}}, {0, 0, 0}});
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      info.equivalent_atoms.push_back(static_cast<int>(i));
+      info.wyckoffs.push_back("a");
+      info.site_symmetries.push_back("1");
+    }
+    return info;
+  }
+  info.number = d->spacegroup_number;
+  info.international = d->international_symbol;
+  info.hall = d->hall_symbol;
+  for (int k = 0; k < d->n_operations; ++k) {
+    SymmetryOp op;
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 3; ++j) op.rotation[i][j] = d->rotations[k][i][j];
+    op.translation = {d->translations[k][0], d->translations[k][1], d->translations[k][2]};
+    info.operations.push_back(op);
+  }
+  // Back to the caller's site order.
+  info.equivalent_atoms.resize(d->n_atoms);
+  info.wyckoffs.resize(d->n_atoms);
+  info.site_symmetries.resize(d->n_atoms);
+  for (int k = 0; k < d->n_atoms; ++k) {
+    const std::size_t i = order[k];
+    info.equivalent_atoms[i] = static_cast<int>(order[d->equivalent_atoms[k]]);
+    info.wyckoffs[i] = std::string(1, static_cast<char>('a' + d->wyckoffs[k]));
+    info.site_symmetries[i] = d->site_symmetry_symbols[k];
+  }
+  // Representatives: the lowest original index of each orbit.
+  std::vector<int> lowest(d->n_atoms, -1);
+  for (int i = 0; i < d->n_atoms; ++i) {
+    int& l = lowest[info.equivalent_atoms[i]];
+    if (l < 0 || i < l) l = i;
+  }
+  for (int i = 0; i < d->n_atoms; ++i) info.equivalent_atoms[i] = lowest[info.equivalent_atoms[i]];
+  return info;
+}
+
+Structure standard_conventional(const Structure& input, double symprec) {
+  const Structure s = permuted(input, pymatgen_site_order(input));
+  DatasetPtr d = get_dataset(s, symprec, kDefaultAngleTolerance);
+  if (!d) spglib_failed("symmetry search");
+  return from_columns(d->std_lattice, d->std_positions, d->std_types, d->n_std_atoms);
+}
+
+Structure standard_primitive(const Structure& input, double symprec) {
+  const Structure s = permuted(input, pymatgen_site_order(input));
+  s.validate();
+  SpglibCell cell(s);
+  const int n = spgat_standardize_cell(cell.lattice, cell.pos(), cell.types.data(), static_cast<int>(s.size()),
+                                       /*to_primitive=*/1, /*no_idealize=*/0, symprec, kDefaultAngleTolerance);
+  if (n <= 0) spglib_failed("primitive cell search");
+  return from_columns(cell.lattice, cell.pos(), cell.types.data(), n);
+}
+
+std::string crystal_system(int n) {
+  if (n < 1 || n > 230) return "unknown";
+  if (n <= 2) return "triclinic";
+  if (n <= 15) return "monoclinic";
+  if (n <= 74) return "orthorhombic";
+  if (n <= 142) return "tetragonal";
+  if (n <= 167) return "trigonal";
+  if (n <= 194) return "hexagonal";
+  return "cubic";
+}
+
+}  // namespace xtaldiff

@@ -1,0 +1,166 @@
+#include "io/dataset.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <exception>
+#include <mutex>
+#include <thread>
+
+#include "io/cif.h"
+#include "io/csv.h"
+#include "util/error.h"
+#include "util/file_io.h"
+#include "util/strings.h"
+
+namespace xtaldiff {
+namespace {
+
+// Columns that pandas wrote as its row index: not properties.
+bool is_index_column(const std::string& name) { return name.empty() || name == "Unnamed: 0"; }
+
+int thread_count(int requested, std::size_t work) {
+  int t = requested > 0 ? requested : static_cast<int>(std::thread::hardware_concurrency());
+  t = std::max(1, t);
+  return static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(t), std::max<std::size_t>(1, work / 64)));
+}
+
+}  // namespace
+
+std::optional<std::size_t> Dataset::column(const std::string& name) const {
+  for (std::size_t i = 0; i < columns.size(); ++i)
+    if (columns[i] == name) return i;
+  return std::nullopt;
+}
+
+std::optional<double> Dataset::number(std::size_t record, std::size_t col) const {
+  const auto& v = records.at(record).values.at(col);
+  auto d = parse_double(v);
+  if (!d || !std::isfinite(*d)) return std::nullopt;
+  return d;
+}
+
+namespace {
+
+Dataset parse_cdvae_text(const std::string& path, const std::string& text, int threads) {
+  if (trim(text).empty()) throw Error(path + ": empty file");
+  if (looks_binary(std::string_view(text).substr(0, 4096)))
+    throw Error(path + ": binary data where a CSV file was expected");
+  std::vector<CsvRecord> rows = parse_csv(text, path);
+  if (rows.empty()) throw Error(path + ": no header line");
+  const CsvRecord& header = rows[0];
+  long cif_col = -1, id_col = -1;
+  Dataset data;
+  data.source = path;
+  std::vector<long> prop_cols;
+  for (std::size_t c = 0; c < header.fields.size(); ++c) {
+    const std::string& h = header.fields[c];
+    if (h == "cif") cif_col = static_cast<long>(c);
+    else if (h == "material_id") id_col = static_cast<long>(c);
+    else if (!is_index_column(h)) {
+      data.columns.push_back(h);
+      prop_cols.push_back(static_cast<long>(c));
+    }
+  }
+  if (cif_col < 0) throw Error(located(path, 1, "no 'cif' column in the header (CDVAE layout expected)"));
+  const std::size_t nrec = rows.size() - 1;
+  data.records.resize(nrec);
+  for (std::size_t r = 0; r < nrec; ++r) {
+    const CsvRecord& row = rows[r + 1];
+    if (row.fields.size() != header.fields.size())
+      throw Error(located(path, row.line,
+                          "record " + std::to_string(r + 1) + " has " + std::to_string(row.fields.size()) +
+                              " fields, the header has " + std::to_string(header.fields.size())));
+    Record& rec = data.records[r];
+    rec.id = id_col >= 0 ? row.fields[id_col] : std::to_string(r);
+    for (long c : prop_cols) rec.values.push_back(row.fields[c]);
+  }
+  // CIF parsing dominates; records are independent, so split them over threads.
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::exception_ptr first_error;
+  std::size_t first_error_record = nrec;
+  std::mutex error_mutex;
+  auto worker = [&] {
+    for (;;) {
+      const std::size_t r = next.fetch_add(1);
+      if (r >= nrec || failed.load()) return;
+      const CsvRecord& row = rows[r + 1];
+      try {
+        const std::string src = path + " record " + std::to_string(r + 1) + " (material_id " + data.records[r].id + ")";
+        data.records[r].structure = read_cif_single(row.fields[cif_col], src, {}, row.field_lines[cif_col]);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (r < first_error_record) {
+          first_error_record = r;
+          first_error = std::current_exception();
+        }
+        failed = true;
+      }
+    }
+  };
+  const int nt = thread_count(threads, nrec);
+  std::vector<std::thread> pool;
+  for (int t = 1; t < nt; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  if (first_error) std::rethrow_exception(first_error);
+  return data;
+}
+
+struct FileStamp {
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+};
+
+std::optional<FileStamp> stamp_of(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  return FileStamp{static_cast<std::uint64_t>(st.st_size),
+                   static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec};
+}
+
+}  // namespace
+
+Dataset read_cdvae_csv(const std::string& path, const DatasetReadOptions& options) {
+  const std::string cache_path = path + ".xtdcache";
+  const auto stamp = stamp_of(path);
+  if (options.use_cache && stamp) {
+    if (auto cached = read_dataset_cache(cache_path)) {
+      // The cache stores the stamp of the CSV it came from in `source`.
+      const std::string expect = std::to_string(stamp->size) + ":" + std::to_string(stamp->mtime_ns);
+      if (cached->source == expect) {
+        cached->source = path;
+        return *cached;
+      }
+    }
+  }
+  Dataset data = parse_cdvae_text(path, read_file(path), options.threads);
+  if (options.use_cache && stamp) {
+    Dataset tagged = data;
+    tagged.source = std::to_string(stamp->size) + ":" + std::to_string(stamp->mtime_ns);
+    try {
+      write_dataset_cache(tagged, cache_path);
+    } catch (const Error&) {
+      // A read-only data folder only costs speed next time.
+    }
+  }
+  return data;
+}
+
+void write_cdvae_csv(const Dataset& data, const std::string& path) {
+  std::string out = ",material_id,cif";
+  for (const auto& c : data.columns) out += "," + csv_escape(c);
+  out += '\n';
+  for (std::size_t r = 0; r < data.size(); ++r) {
+    const Record& rec = data.records[r];
+    out += std::to_string(r) + "," + csv_escape(rec.id) + "," + csv_escape(write_cif_p1(rec.structure, rec.id));
+    for (const auto& v : rec.values) out += "," + csv_escape(v);
+    out += '\n';
+  }
+  write_file_atomic(path, out, ends_with(path, ".gz"));
+}
+
+}  // namespace xtaldiff

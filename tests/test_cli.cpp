@@ -1,0 +1,153 @@
+// The `xtaldiff` command as a user runs it: output contracts, exit codes,
+// error messages and no partial output files.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "util/file_io.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct CliRun {
+  int code;
+  std::string out;  // stdout and stderr together
+};
+
+CliRun run(const std::string& args) {
+  const std::string cmd = std::string(XTALDIFF_BINARY) + " " + args + " 2>&1";
+  CliRun r{-1, ""};
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf{};
+  std::size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string data(const std::string& rel) { return std::string(XTALDIFF_DATA_DIR) + "/" + rel; }
+
+struct TempDir {
+  fs::path path = fs::temp_directory_path() / ("xtd_cli_" + std::to_string(::getpid()));
+  TempDir() { fs::create_directories(path); }
+  ~TempDir() { fs::remove_all(path); }
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+const char* kNaClPoscar = "NaCl\n1.0\n5.64 0 0\n0 5.64 0\n0 0 5.64\nNa Cl\n4 4\nDirect\n"
+                          "0 0 0\n0.5 0.5 0\n0.5 0 0.5\n0 0.5 0.5\n0.5 0 0\n0 0.5 0\n0 0 0.5\n0.5 0.5 0.5\n";
+
+}  // namespace
+
+TEST(Cli, InfoJsonKeys) {
+  TempDir t;
+  xtaldiff::write_file_atomic(t / "POSCAR", kNaClPoscar);
+  const CliRun r = run("info --json " + (t / "POSCAR"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  for (const char* key : {"formula", "reduced_formula", "natoms", "a", "b", "c", "alpha", "beta", "gamma", "volume",
+                          "density", "spacegroup_number", "spacegroup_symbol"})
+    EXPECT_TRUE(j.contains(key)) << key;
+  EXPECT_EQ(j["reduced_formula"], "NaCl");
+  EXPECT_EQ(j["natoms"], 8);
+  EXPECT_EQ(j["spacegroup_number"], 225);
+  EXPECT_NEAR(j["density"].get<double>(), 2.164, 2e-3);
+}
+
+TEST(Cli, InfoOnDatasetSummarises) {
+  const CliRun r = run("info --no-cache " + data("datasets/perov_5/test.csv.gz"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("3785 structures"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("atoms per cell: 5: 3785"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Pm-3m"), std::string::npos);
+}
+
+TEST(Cli, ConvertDatasetToCifsAndExtxyzAndBack) {
+  TempDir t;
+  CliRun r = run("convert -q " + data("datasets/carbon_24/test.csv.gz") + " " + (t / "cifs/"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::size_t n = 0;
+  for (const auto& e : fs::directory_iterator(t.path / "cifs")) n += e.path().extension() == ".cif";
+  EXPECT_EQ(n, 2030u);
+  r = run("convert -q " + (t / "cifs") + " " + (t / "all.extxyz"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run("convert -q " + (t / "all.extxyz") + " " + (t / "back.csv"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run("info --json --no-cache " + (t / "back.csv"));
+  ASSERT_EQ(r.code, 0);
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 2030);
+}
+
+TEST(Cli, ConvertSymmetrizedNiggliPrimitive) {
+  TempDir t;
+  xtaldiff::write_file_atomic(t / "POSCAR", kNaClPoscar);
+  CliRun r = run("convert --primitive --niggli " + (t / "POSCAR") + " " + (t / "prim.vasp"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run("info --json " + (t / "prim.vasp"));
+  EXPECT_EQ(nlohmann::json::parse(r.out)["natoms"], 2);
+  r = run("convert --symmetrize " + (t / "POSCAR") + " " + (t / "sym.cif"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::ifstream in(t / "sym.cif");
+  const std::string cif((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_NE(cif.find("Fm-3m"), std::string::npos);
+  r = run("info --json " + (t / "sym.cif"));
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["natoms"], 8);
+  EXPECT_EQ(j["spacegroup_number"], 225);
+}
+
+TEST(Cli, ExitCodesAndMessages) {
+  TempDir t;
+  CliRun r = run("info " + (t / "missing.cif"));
+  EXPECT_EQ(r.code, 4) << r.out;  // I/O
+  EXPECT_NE(r.out.find("missing.cif"), std::string::npos);
+  xtaldiff::write_file_atomic(t / "bad.vasp", "x\n1.0\n4 0 0\n0 4 0\n0 0 4\nNa\n1\nDirect\n0 0 q\n");
+  r = run("info " + (t / "bad.vasp"));
+  EXPECT_EQ(r.code, 3) << r.out;  // bad input
+  EXPECT_NE(r.out.find("bad.vasp:9"), std::string::npos) << r.out;
+  r = run("info");
+  EXPECT_EQ(r.code, 2) << r.out;  // usage
+  r = run("frobnicate");
+  EXPECT_EQ(r.code, 2) << r.out;
+  r = run("convert " + (t / "bad.vasp") + " " + (t / "x.docx"));
+  EXPECT_EQ(r.code, 2) << r.out;
+}
+
+TEST(Cli, FailedConvertLeavesNoPartialOutputAndKeepsOldFile) {
+  TempDir t;
+  xtaldiff::write_file_atomic(t / "old.extxyz", "previous contents");
+  xtaldiff::write_file_atomic(t / "bad.json", "{\"structures\": [{\"lattice\": [[1,0,0],[0,1,0],[0,0,1]], \"species\": [\"Xx\"], \"frac_coords\": [[0,0,0]]}]}");
+  CliRun r = run("convert " + (t / "bad.json") + " " + (t / "old.extxyz"));
+  EXPECT_EQ(r.code, 3) << r.out;
+  std::ifstream in(t / "old.extxyz");
+  const std::string kept((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(kept, "previous contents");
+  r = run("convert " + (t / "bad.json") + " " + (t / "new.cif"));
+  EXPECT_FALSE(fs::exists(t / "new.cif"));
+  std::size_t files = 0;
+  for (const auto& e : fs::directory_iterator(t.path)) files += e.is_regular_file();
+  EXPECT_EQ(files, 2u);  // no temporary left behind
+}
+
+TEST(Cli, OneGigabyteLineIsAnErrorNotACrash) {
+  TempDir t;
+  {
+    std::ofstream out(t / "huge.cif", std::ios::binary);
+    out << "data_huge\n_cell_length_a ";
+    const std::string chunk(1 << 20, '7');
+    for (int i = 0; i < 1024; ++i) out.write(chunk.data(), chunk.size());
+    out << "\n";
+  }
+  const CliRun r = run("info " + (t / "huge.cif"));
+  EXPECT_EQ(r.code, 3) << r.out.substr(0, 500);
+  EXPECT_NE(r.out.find("huge.cif"), std::string::npos) << r.out.substr(0, 500);
+  EXPECT_LT(r.out.size(), 2000u);  // the message quotes an excerpt, not the line
+}
