@@ -12,5 +12,13 @@ namespace xtaldiff::cli {
 void add_info_command(CLI::App& app);
 /// Registers `convert` on `app`.
 void add_convert_command(CLI::App& app);
+/// Registers `validate` on `app`.
+void add_validate_command(CLI::App& app);
+#ifdef XTALDIFF_WITH_TORCH
+/// Registers `train` (LibTorch).
+void add_train_command(CLI::App& app);
+/// Registers `sample` (LibTorch).
+void add_sample_command(CLI::App& app);
+#endif
 
 }  // namespace xtaldiff::cli

@@ -6,6 +6,7 @@
 #include <new>
 
 #include "cli/commands.h"
+#include "xtaldiff_version.h"
 #include "util/error.h"
 
 namespace {
@@ -18,6 +19,11 @@ struct CommandEntry {
 const CommandEntry kCommands[] = {
     {xtaldiff::cli::add_info_command},
     {xtaldiff::cli::add_convert_command},
+    {xtaldiff::cli::add_validate_command},
+#ifdef XTALDIFF_WITH_TORCH
+    {xtaldiff::cli::add_train_command},
+    {xtaldiff::cli::add_sample_command},
+#endif
 };
 
 }  // namespace

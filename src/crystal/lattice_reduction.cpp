@@ -31,7 +31,14 @@
 ///    always an integer transform of the input and right-handed; when angles
 ///    lie within 0.5 degree of 90 the first triple may have 180 - angle instead
 ///    of the angle from G. The enumeration order is reproduced exactly
-///    (including the Cython `float r` argument, i.e. single precision radius).
+///    (including the Cython `float r` argument, i.e. single precision radius,
+///    and the min_r = 1 Å detour for cells whose vectors are all short).
+///
+/// Deliberate differences: pymatgen's get_lll_reduced_lattice(delta) ignores
+/// delta (it always reduces with 0.75); lll_reduced honours it. pymatgen's
+/// Niggli loop silently carries on after 100 iterations without converging;
+/// niggli_reduced throws Error instead (as it does where pymatgen raises
+/// "can't find niggli"). Degenerate or non-finite cells throw Error.
 // Results depend on the last bit (see above): forbid fusing a*b+c into FMA
 // instructions in this translation unit, including the inline arithmetic of
 // linalg.h, whatever -march says. (std::fma below is explicit and exact.)
@@ -166,13 +173,21 @@ struct SpherePoint {
 
 /// Lattice points within `r` of the origin in the order
 /// pymatgen.optimization.neighbors.find_points_in_spheres returns them for a
-/// single site at the origin and a single centre at the origin (cell list
-/// of edge r, cubes visited in lexicographic offset order, points of a cube
-/// in reverse insertion order, insertion in lexicographic image order).
-std::vector<SpherePoint> points_in_sphere(const Mat3& lat, float r) {
+/// single site at the origin and a single centre at the origin. pymatgen
+/// loops over images (i, j, k) of the input basis `lat` in lexicographic
+/// order, keeps those inside the box |x_m| < r + tol, files them into a cell
+/// list of edge r, and visits the 27 cubes around the origin in lexicographic
+/// offset order, each cube's points in reverse insertion order, keeping
+/// d^2 < r^2 + tol (r is a C float there). The order of the kept points
+/// depends only on their cube and their image, so instead of pymatgen's full
+/// image loop (astronomically long for very skewed bases) the points are
+/// enumerated through the LLL basis `reduced` = T · lat, filtered with
+/// pymatgen's exact expressions and bounds, and sorted by image.
+std::vector<SpherePoint> points_in_sphere(const Mat3& lat, const Mat3& reduced, const Mat3& t, float r) {
   constexpr float kMinR = 1.0f;
   if (r < kMinR) {
-    std::vector<SpherePoint> all = points_in_sphere(lat, kMinR), kept;
+    // pymatgen computes with min_r = 1 and drops points farther than r.
+    std::vector<SpherePoint> all = points_in_sphere(lat, reduced, t, kMinR), kept;
     for (const auto& p : all)
       if (p.dist <= static_cast<double>(r)) kept.push_back(p);
     return kept;
@@ -183,7 +198,7 @@ std::vector<SpherePoint> points_in_sphere(const Mat3& lat, float r) {
   const double vmin = (0.0 - rd) - tol;
   const double vmax = (0.0 + rd) + tol;
 
-  // Repetitions needed in each direction (reciprocal vector lengths).
+  // pymatgen's image bounds (reciprocal vector lengths).
   long lo[3], hi[3];
   for (int i = 0; i < 3; ++i) {
     const Vec3& a1 = lat[i];
@@ -204,47 +219,49 @@ std::vector<SpherePoint> points_in_sphere(const Mat3& lat, float r) {
   long ncube[3];
   for (int i = 0; i < 3; ++i) ncube[i] = static_cast<long>(std::ceil((vmax - vmin) / ledge));
   auto cube_of = [&](const Vec3& c) {
-    long idx[3];
+    std::array<long, 3> idx{};
     for (int i = 0; i < 3; ++i) idx[i] = static_cast<long>(std::floor((c[i] - vmin + 1e-8) / ledge));
-    return std::array<long, 3>{idx[0], idx[1], idx[2]};
+    return idx;
   };
   auto one_index = [&](const std::array<long, 3>& idx) { return idx[0] * ncube[1] * ncube[2] + idx[1] * ncube[2] + idx[2]; };
 
+  // Every point of the box lies within sqrt(3) (r + tol) of the origin; its
+  // coordinates n in the reduced basis obey |n_d| <= that radius times the
+  // length of the reduced reciprocal vector d.
+  const Mat3 rinv = inverse(reduced);  // columns: reciprocal vectors
+  const double radius = std::sqrt(3.0) * (rd + tol);
+  long nmax[3];
+  for (int d = 0; d < 3; ++d) {
+    const double len = std::sqrt(rinv[0][d] * rinv[0][d] + rinv[1][d] * rinv[1][d] + rinv[2][d] * rinv[2][d]);
+    nmax[d] = static_cast<long>(std::ceil(radius * len)) + 1;
+  }
   struct Candidate {
     std::array<long, 3> image;
     Vec3 cart;
   };
-  std::vector<std::vector<Candidate>> cubes(static_cast<size_t>(ncube[0] * ncube[1] * ncube[2]));
-  const Vec3& l2 = lat[2];
-  for (long i = lo[0]; i < hi[0]; ++i) {
-    for (long j = lo[1]; j < hi[1]; ++j) {
-      // Only k with all coordinates inside (vmin, vmax) can pass; bound the k
-      // range analytically (widened by one) and test each k exactly below.
-      double pre[3];
-      for (int c = 0; c < 3; ++c) pre[c] = static_cast<double>(i) * lat[0][c] + static_cast<double>(j) * lat[1][c];
-      double klo = static_cast<double>(lo[2]), khi = static_cast<double>(hi[2] - 1);
-      bool empty = false;
-      for (int c = 0; c < 3 && !empty; ++c) {
-        if (l2[c] != 0.0) {
-          double t1 = (vmin - pre[c]) / l2[c], t2 = (vmax - pre[c]) / l2[c];
-          if (t1 > t2) std::swap(t1, t2);
-          klo = std::max(klo, std::floor(t1) - 1);
-          khi = std::min(khi, std::ceil(t2) + 1);
-        } else if (!(pre[c] + 0.0 > vmin && pre[c] + 0.0 < vmax)) {
-          empty = true;
+  std::vector<Candidate> found;
+  for (long n0 = -nmax[0]; n0 <= nmax[0]; ++n0)
+    for (long n1 = -nmax[1]; n1 <= nmax[1]; ++n1)
+      for (long n2 = -nmax[2]; n2 <= nmax[2]; ++n2) {
+        std::array<long, 3> img{};
+        bool in_bounds = true;
+        for (int d = 0; d < 3; ++d) {
+          img[d] = std::lround(static_cast<double>(n0) * t[0][d] + static_cast<double>(n1) * t[1][d] +
+                               static_cast<double>(n2) * t[2][d]);
+          in_bounds = in_bounds && img[d] >= lo[d] && img[d] < hi[d];
         }
-      }
-      if (empty || klo > khi) continue;
-      for (long k = static_cast<long>(klo); k <= static_cast<long>(khi); ++k) {
+        if (!in_bounds) continue;
         Vec3 c;
-        for (int d = 0; d < 3; ++d)
-          c[d] = static_cast<double>(i) * lat[0][d] + static_cast<double>(j) * lat[1][d] +
-                 static_cast<double>(k) * lat[2][d] + 0.0;
+        for (int d = 0; d < 3; ++d)  // pymatgen's expression, image of the input basis
+          c[d] = static_cast<double>(img[0]) * lat[0][d] + static_cast<double>(img[1]) * lat[1][d] +
+                 static_cast<double>(img[2]) * lat[2][d] + 0.0;
         if (c[0] > vmin && c[0] < vmax && c[1] > vmin && c[1] < vmax && c[2] > vmin && c[2] < vmax)
-          cubes[static_cast<size_t>(one_index(cube_of(c)))].push_back({{i, j, k}, c});
+          found.push_back({img, c});
       }
-    }
-  }
+  // pymatgen's insertion order.
+  std::sort(found.begin(), found.end(), [](const Candidate& x, const Candidate& y) { return x.image < y.image; });
+  std::vector<std::vector<const Candidate*>> cubes(static_cast<size_t>(ncube[0] * ncube[1] * ncube[2]));
+  for (const auto& p : found) cubes[static_cast<size_t>(one_index(cube_of(p.cart)))].push_back(&p);
 
   const std::array<long, 3> centre = cube_of(Vec3{0.0, 0.0, 0.0});
   const double r2 = static_cast<double>(r * r);  // float product, as in Cython
@@ -259,8 +276,8 @@ std::vector<SpherePoint> points_in_sphere(const Mat3& lat, float r) {
         const auto& list = cubes[static_cast<size_t>(one_index(nb))];
         for (auto it = list.rbegin(); it != list.rend(); ++it) {
           double d2 = 0.0;
-          for (int d = 0; d < 3; ++d) d2 += (it->cart[d] - 0.0) * (it->cart[d] - 0.0);
-          if (d2 < r2 + tol) out.push_back({it->image, std::sqrt(d2)});
+          for (int d = 0; d < 3; ++d) d2 += ((*it)->cart[d] - 0.0) * ((*it)->cart[d] - 0.0);
+          if (d2 < r2 + tol) out.push_back({(*it)->image, std::sqrt(d2)});
         }
       }
   return out;
@@ -276,12 +293,13 @@ double angle_deg(const Vec3& v1, const Vec3& v2, double l1, double l2) {
 /// pymatgen `Lattice.find_mapping(other, ltol, atol=1, skip_rotation_matrix=True)`
 /// followed by the handedness fix of get_niggli_reduced_lattice. Returns
 /// false when no mapping exists.
-bool find_mapping(const Mat3& self, const Lattice& other, double ltol, Mat3* result) {
+bool find_mapping(const Mat3& self, const Mat3& reduced, const Mat3& t, const Lattice& other, double ltol,
+                  Mat3* result) {
   constexpr double atol = 1.0;
   const Vec3 lengths = other.lengths();
   const Vec3 ang = other.angles();
   const double rmax = std::max({lengths[0], lengths[1], lengths[2]}) * (1 + ltol);
-  const std::vector<SpherePoint> pts = points_in_sphere(self, static_cast<float>(rmax));
+  const std::vector<SpherePoint> pts = points_in_sphere(self, reduced, t, static_cast<float>(rmax));
 
   struct Cand {
     Vec3 frac;
@@ -336,7 +354,8 @@ Lattice Lattice::lll_reduced(double delta, IMat3* transform) const {
 
 Lattice Lattice::niggli_reduced(double tol) const {
   check_reducible(m_, "Niggli reduction");
-  const Mat3 lll = lll_reduced(0.75).matrix();
+  IMat3 lll_t{};
+  const Mat3 lll = lll_reduced(0.75, &lll_t).matrix();
   const double e = tol * std::pow(volume(), 1.0 / 3.0);
   Mat3 g = matmul(lll, transpose(lll));
 
@@ -414,7 +433,7 @@ Lattice Lattice::niggli_reduced(double tol) const {
 
   const Lattice target = Lattice::from_parameters(a, b, c, alpha, beta, gamma);
   Mat3 out{};
-  if (!find_mapping(m_, target, e, &out))
+  if (!find_mapping(m_, lll, to_double(lll_t), target, e, &out))
     throw Error("Niggli reduction failed: no lattice vectors match the reduced parameters");
   return Lattice(out);
 }

@@ -44,7 +44,7 @@ std::optional<double> Dataset::number(std::size_t record, std::size_t col) const
 
 namespace {
 
-Dataset parse_cdvae_text(const std::string& path, const std::string& text, int threads) {
+Dataset parse_cdvae_text(const std::string& path, const std::string& text, int threads, const CifOptions& cif) {
   if (trim(text).empty()) throw Error(path + ": empty file");
   if (looks_binary(std::string_view(text).substr(0, 4096)))
     throw Error(path + ": binary data where a CSV file was expected");
@@ -90,7 +90,7 @@ Dataset parse_cdvae_text(const std::string& path, const std::string& text, int t
       const CsvRecord& row = rows[r + 1];
       try {
         const std::string src = path + " record " + std::to_string(r + 1) + " (material_id " + data.records[r].id + ")";
-        data.records[r].structure = read_cif_single(row.fields[cif_col], src, {}, row.field_lines[cif_col]);
+        data.records[r].structure = read_cif_single(row.fields[cif_col], src, cif, row.field_lines[cif_col]);
       } catch (...) {
         std::lock_guard<std::mutex> lock(error_mutex);
         if (r < first_error_record) {
@@ -127,7 +127,11 @@ std::optional<FileStamp> stamp_of(const std::string& path) {
 Dataset read_cdvae_csv(const std::string& path, const DatasetReadOptions& options) {
   const std::string cache_path = path + ".xtdcache";
   const auto stamp = stamp_of(path);
-  if (options.use_cache && stamp) {
+  // The cache holds structures read with the default CIF options only.
+  const CifOptions defaults;
+  const bool cacheable = options.use_cache && options.cif.allow_partial_occupancy == defaults.allow_partial_occupancy &&
+                         options.cif.merge_tolerance == defaults.merge_tolerance;
+  if (cacheable && stamp) {
     if (auto cached = read_dataset_cache(cache_path)) {
       // The cache stores the stamp of the CSV it came from in `source`.
       const std::string expect = std::to_string(stamp->size) + ":" + std::to_string(stamp->mtime_ns);
@@ -137,8 +141,8 @@ Dataset read_cdvae_csv(const std::string& path, const DatasetReadOptions& option
       }
     }
   }
-  Dataset data = parse_cdvae_text(path, read_file(path), options.threads);
-  if (options.use_cache && stamp) {
+  Dataset data = parse_cdvae_text(path, read_file(path), options.threads, options.cif);
+  if (cacheable && stamp) {
     Dataset tagged = data;
     tagged.source = std::to_string(stamp->size) + ":" + std::to_string(stamp->mtime_ns);
     try {

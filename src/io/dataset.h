@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "crystal/structure.h"
+#include "io/cif.h"
 
 namespace xtaldiff {
 
@@ -33,7 +34,8 @@ struct Dataset {
 };
 
 struct DatasetReadOptions {
-  bool use_cache = true;  ///< read/write FILE.xtdcache when FILE is newer-or-equal
+  bool use_cache = true;  ///< read/write FILE.xtdcache while FILE is unchanged (default CIF options only)
+  CifOptions cif;         ///< how each record's CIF is read
   int threads = 0;        ///< CIF parsing threads; 0 = all cores
 };
 

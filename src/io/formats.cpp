@@ -88,6 +88,7 @@ Dataset read_any(const std::string& path, const ReadOptions& options) {
   if (f == Format::kCsv) {
     DatasetReadOptions o;
     o.use_cache = options.use_cache;
+    o.cif = options.cif;
     return read_cdvae_csv(path, o);
   }
   Dataset d;

@@ -1,0 +1,87 @@
+// `xtaldiff train --task csp --data DATASET --out MODEL`: trains a diffusion
+// model (see src/train/trainer.h for the recipe).
+#include <fmt/format.h>
+
+#include <fstream>
+
+#include "cli/commands.h"
+#include "train/trainer.h"
+#include "util/error.h"
+#include "util/file_io.h"
+
+namespace xtaldiff::cli {
+namespace {
+
+struct TrainCli {
+  TrainOptions t;
+  std::string task = "csp";
+  std::string config = "small";
+  std::string dataset_kind;  // perov_5 / carbon_24 / mp_20: DiffCSP's Langevin step for the dataset
+};
+
+// DiffCSP's per-dataset corrector step sizes for CSP sampling.
+double default_step_lr(const std::string& data) {
+  if (data.find("perov") != std::string::npos) return 5e-7;
+  if (data.find("carbon") != std::string::npos) return 5e-6;
+  return 1e-5;
+}
+
+void run_train(TrainCli& c, const std::string& command_line) {
+  if (c.task != "csp") throw Error("--task " + c.task + ": only csp is available so far", ErrorKind::kUsage);
+  // --config: a preset name or a JSON file {"network": {...}, "diffusion": {...}}.
+  if (c.config == "tiny" || c.config == "small" || c.config == "base") {
+    c.t.net = CspNetOptions::preset(c.config);
+  } else {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(read_file(c.config));
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(c.config + ": not valid JSON (" + e.what() + ")");
+    }
+    if (j.contains("network")) c.t.net = CspNetOptions::from_json(j["network"]);
+    if (j.contains("diffusion")) c.t.diffusion = DiffusionOptions::from_json(j["diffusion"]);
+  }
+  if (c.t.diffusion.step_lr == DiffusionOptions{}.step_lr) c.t.diffusion.step_lr = default_step_lr(c.t.data);
+  c.t.command_line = command_line;
+  const TrainSummary s = train_csp(c.t);
+  fmt::print(stderr, "trained {} epochs in {:.2f} h: train loss {:.4f}, val loss {:.4f}; wrote {}\n", s.epochs_done,
+             s.hours, s.train_loss, s.val_loss, c.t.out);
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app) {
+  auto c = std::make_shared<TrainCli>();
+  auto cmdline = std::make_shared<std::string>();
+  CLI::App* cmd = app.add_subcommand("train", "Train a diffusion model on a dataset");
+  cmd->add_option("--task", c->task, "csp (structure prediction for a given composition)")->capture_default_str();
+  cmd->add_option("--data", c->t.data, "training set (CDVAE CSV or any structure file)")->required();
+  cmd->add_option("--val", c->t.val_data, "validation set (default: the 'val' file beside a 'train' file)");
+  cmd->add_option("--out", c->t.out, "model file to write (checkpoint: OUT.ckpt, log: OUT.log)")->required();
+  cmd->add_option("--config", c->config, "network size: tiny, small, base, or a JSON file")->capture_default_str();
+  cmd->add_option("--epochs", c->t.epochs, "epochs to train (in all, counting resumed ones)")->capture_default_str();
+  cmd->add_option("--hours", c->t.max_hours, "stop after this many hours of this session (0: no limit)")->capture_default_str();
+  cmd->add_option("--batch", c->t.batch, "crystals per batch")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--lr", c->t.lr, "Adam learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--threads", c->t.threads, "CPU threads (0: all cores)")->capture_default_str();
+  cmd->add_option("--device", c->t.device, "cpu or cuda")->capture_default_str();
+  cmd->add_flag("--resume", c->t.resume, "continue from OUT.ckpt when it exists");
+  cmd->add_option("--seed", c->t.seed, "random seed")->capture_default_str();
+  cmd->add_option("--checkpoint-minutes", c->t.checkpoint_minutes, "minutes between checkpoints")->capture_default_str();
+  cmd->add_option("--val-max", c->t.val_max, "validation crystals per epoch")->capture_default_str();
+  cmd->add_flag("-q,--quiet", c->t.quiet, "no progress output");
+  cmd->callback([c, cmd] {
+    std::string line = "xtaldiff train";
+    for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
+             {"--task", c->task}, {"--data", c->t.data}, {"--out", c->t.out}, {"--config", c->config},
+             {"--epochs", std::to_string(c->t.epochs)}, {"--batch", std::to_string(c->t.batch)},
+             {"--lr", fmt::format("{}", c->t.lr)}, {"--seed", std::to_string(c->t.seed)}})
+      line += " " + name + " " + value;
+    if (c->t.max_hours > 0) line += fmt::format(" --hours {}", c->t.max_hours);
+    if (c->t.resume) line += " --resume";
+    (void)cmd;
+    run_train(*c, line);
+  });
+}
+
+}  // namespace xtaldiff::cli

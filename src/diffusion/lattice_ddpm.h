@@ -1,0 +1,33 @@
+/// @file
+/// DDPM on the lattice matrix (rows = vectors, Å): L_t = sqrt(ᾱ_t) L_0 +
+/// sqrt(1 − ᾱ_t) ε, the network predicts ε. Reverse steps between any two
+/// times s < t (s = t − 1 is DiffCSP's ancestral step), stochastic
+/// (posterior of DDPM) or deterministic (DDIM, the probability-flow ODE's
+/// discretisation for the VP process).
+#pragma once
+
+#include "diffusion/schedules.h"
+#include "ml/torch_pch.h"
+
+namespace xtaldiff {
+
+class LatticeDdpm {
+ public:
+  explicit LatticeDdpm(int steps) : schedule_(steps) {}
+  const CosineBetaSchedule& schedule() const { return schedule_; }
+  int steps() const { return schedule_.steps; }
+
+  /// Noised lattices for per-crystal times t [B] (int64) and noise ε [B,3,3].
+  torch::Tensor noise(const torch::Tensor& lattice0, const torch::Tensor& t, const torch::Tensor& eps) const;
+  /// Ancestral (posterior) step t → s for all crystals at once; `z` is
+  /// standard normal noise (ignored when s = 0).
+  torch::Tensor step_ancestral(const torch::Tensor& lt, const torch::Tensor& eps_pred, int t, int s,
+                               const torch::Tensor& z) const;
+  /// Deterministic DDIM step t → s.
+  torch::Tensor step_ddim(const torch::Tensor& lt, const torch::Tensor& eps_pred, int t, int s) const;
+
+ private:
+  CosineBetaSchedule schedule_;
+};
+
+}  // namespace xtaldiff

@@ -1,0 +1,71 @@
+#include "model/csp_model.h"
+
+#include <sstream>
+
+#include "util/error.h"
+
+namespace xtaldiff {
+
+nlohmann::json DiffusionOptions::to_json() const {
+  return {{"steps", steps},           {"sigma_begin", sigma_begin}, {"sigma_end", sigma_end},
+          {"cost_lattice", cost_lattice}, {"cost_coord", cost_coord}, {"step_lr", step_lr}};
+}
+
+DiffusionOptions DiffusionOptions::from_json(const nlohmann::json& j) {
+  DiffusionOptions o;
+  o.steps = j.value("steps", o.steps);
+  o.sigma_begin = j.value("sigma_begin", o.sigma_begin);
+  o.sigma_end = j.value("sigma_end", o.sigma_end);
+  o.cost_lattice = j.value("cost_lattice", o.cost_lattice);
+  o.cost_coord = j.value("cost_coord", o.cost_coord);
+  o.step_lr = j.value("step_lr", o.step_lr);
+  if (o.steps < 1 || !(o.sigma_begin > 0) || !(o.sigma_end > o.sigma_begin))
+    throw Error("diffusion options out of range: " + j.dump());
+  return o;
+}
+
+CspModel::CspModel(const CspNetOptions& n, const DiffusionOptions& d)
+    : net_options_(n),
+      diffusion_options_(d),
+      net_(n),
+      lattice_(d.steps),
+      coords_(d.steps, d.sigma_begin, d.sigma_end) {}
+
+CspModel CspModel::clone() const {
+  CspModel copy(net_options_, diffusion_options_);
+  torch::NoGradGuard no_grad;
+  auto src = net_->named_parameters(true);
+  auto dst = copy.net_->named_parameters(true);
+  for (auto& item : src) dst[item.key()].copy_(item.value());
+  auto sb = net_->named_buffers(true);
+  auto db = copy.net_->named_buffers(true);
+  for (auto& item : sb) db[item.key()].copy_(item.value());
+  if (!src.is_empty()) copy.net_->to(src.begin()->value().device());
+  return copy;
+}
+
+DenoiserOutput CspModel::denoise(const torch::Tensor& t, const CrystalBatch& batch, const torch::Tensor& frac,
+                                 const torch::Tensor& lattice, const EdgeIndex& edges) {
+  return net_->forward(t, batch.atom_types, frac, lattice, edges, batch.crystal_of_atom, batch.num_crystals());
+}
+
+LossParts CspModel::loss(const CrystalBatch& batch, torch::Generator& gen) {
+  const auto dev = batch.frac.device();
+  const int64_t b = batch.num_crystals();
+  // One time per crystal, shared by lattice and coordinates (uniform on 1..T).
+  auto t = torch::randint(1, diffusion_options_.steps + 1, {b}, gen, torch::TensorOptions(torch::kInt64)).to(dev);
+  auto eps_l = torch::randn({b, 3, 3}, gen, batch.lattice.options().device(torch::kCPU)).to(dev);
+  auto eps_x = torch::randn({batch.total_atoms(), 3}, gen, batch.frac.options().device(torch::kCPU)).to(dev);
+  auto lt = lattice_.noise(batch.lattice, t, eps_l);
+  auto t_atom = t.index_select(0, batch.crystal_of_atom);
+  auto [xt, target] = coords_.noise_and_target(batch.frac, t_atom, eps_x);
+  const EdgeIndex edges = EdgeIndex::fully_connected(batch.counts, dev);
+  auto out = denoise(t.to(torch::kFloat32), batch, xt, lt, edges);
+  LossParts parts;
+  parts.lattice = torch::mse_loss(out.lattice, eps_l);
+  parts.coord = torch::mse_loss(out.coords, target);
+  parts.total = diffusion_options_.cost_lattice * parts.lattice + diffusion_options_.cost_coord * parts.coord;
+  return parts;
+}
+
+}  // namespace xtaldiff

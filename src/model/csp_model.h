@@ -1,0 +1,58 @@
+/// @file
+/// A CSP diffusion model: the denoiser plus the two diffusion processes
+/// (lattice DDPM, torus VE) and their settings, and the training loss of
+/// DiffCSP: for one t per crystal, MSE of the predicted lattice noise plus
+/// MSE of the predicted normalised coordinate score.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "data/crystal_batch.h"
+#include "diffusion/lattice_ddpm.h"
+#include "diffusion/torus_ve.h"
+#include "model/cspnet.h"
+
+namespace xtaldiff {
+
+struct DiffusionOptions {
+  int steps = 1000;            ///< T
+  double sigma_begin = 0.005;  ///< σ_1 of the coordinate VE process
+  double sigma_end = 0.5;      ///< σ_T
+  double cost_lattice = 1.0;   ///< loss weights
+  double cost_coord = 1.0;
+  double step_lr = 1e-5;       ///< Langevin corrector step (DiffCSP: Perov-5 5e-7, Carbon-24 5e-6, MP-20 1e-5)
+
+  nlohmann::json to_json() const;
+  static DiffusionOptions from_json(const nlohmann::json& j);
+};
+
+struct LossParts {
+  torch::Tensor total, lattice, coord;
+};
+
+class CspModel {
+ public:
+  CspModel(const CspNetOptions& net_options, const DiffusionOptions& diffusion_options);
+  /// Deep copy (weights included), e.g. for EMA weights.
+  CspModel clone() const;
+
+  LossParts loss(const CrystalBatch& batch, torch::Generator& gen);
+  DenoiserOutput denoise(const torch::Tensor& t, const CrystalBatch& batch, const torch::Tensor& frac,
+                         const torch::Tensor& lattice, const EdgeIndex& edges);
+
+  CspNet& net() { return net_; }
+  const CspNetOptions& net_options() const { return net_options_; }
+  const DiffusionOptions& diffusion_options() const { return diffusion_options_; }
+  const LatticeDdpm& lattice_process() const { return lattice_; }
+  const TorusVe& coord_process() const { return coords_; }
+  void to(const torch::Device& device) { net_->to(device); }
+
+ private:
+  CspNetOptions net_options_;
+  DiffusionOptions diffusion_options_;
+  CspNet net_;
+  LatticeDdpm lattice_;
+  TorusVe coords_;
+};
+
+}  // namespace xtaldiff

@@ -1,0 +1,175 @@
+#include "model/cspnet.h"
+
+#include <cmath>
+
+#include "util/error.h"
+
+namespace xtaldiff {
+
+nlohmann::json CspNetOptions::to_json() const {
+  return {{"hidden", hidden}, {"layers", layers}, {"num_freqs", num_freqs},
+          {"time_dim", time_dim}, {"vocab", vocab}, {"layer_norm", layer_norm}};
+}
+
+CspNetOptions CspNetOptions::from_json(const nlohmann::json& j) {
+  CspNetOptions o;
+  o.hidden = j.value("hidden", o.hidden);
+  o.layers = j.value("layers", o.layers);
+  o.num_freqs = j.value("num_freqs", o.num_freqs);
+  o.time_dim = j.value("time_dim", o.time_dim);
+  o.vocab = j.value("vocab", o.vocab);
+  o.layer_norm = j.value("layer_norm", o.layer_norm);
+  if (o.hidden < 1 || o.layers < 1 || o.num_freqs < 1 || o.time_dim < 2 || o.time_dim % 2 || o.vocab < 1)
+    throw Error("network options out of range: " + j.dump());
+  return o;
+}
+
+CspNetOptions CspNetOptions::preset(const std::string& name) {
+  CspNetOptions o;
+  if (name == "small") return o;
+  if (name == "base") {
+    o.hidden = 512;
+    o.layers = 6;
+    return o;
+  }
+  if (name == "tiny") {  // tests
+    o.hidden = 32;
+    o.layers = 2;
+    o.num_freqs = 8;
+    o.time_dim = 16;
+    return o;
+  }
+  throw Error("unknown network size '" + name + "' (tiny, small or base)", ErrorKind::kUsage);
+}
+
+EdgeIndex EdgeIndex::fully_connected(const std::vector<int64_t>& counts, const torch::Device& device) {
+  int64_t e = 0, n = 0;
+  for (int64_t c : counts) {
+    e += c * c;
+    n += c;
+  }
+  auto src = torch::empty({e}, torch::kInt64), dst = torch::empty({e}, torch::kInt64);
+  auto crystal = torch::empty({e}, torch::kInt64);
+  auto inv = torch::empty({n, 1}, torch::kFloat32);
+  auto s = src.accessor<int64_t, 1>(), d = dst.accessor<int64_t, 1>(), c = crystal.accessor<int64_t, 1>();
+  auto iv = inv.accessor<float, 2>();
+  int64_t k = 0, offset = 0;
+  for (std::size_t b = 0; b < counts.size(); ++b) {
+    const int64_t m = counts[b];
+    for (int64_t i = 0; i < m; ++i) {
+      iv[offset + i][0] = 1.0f / static_cast<float>(m);
+      for (int64_t j = 0; j < m; ++j, ++k) {
+        s[k] = offset + i;
+        d[k] = offset + j;
+        c[k] = static_cast<int64_t>(b);
+      }
+    }
+    offset += m;
+  }
+  return {src.to(device), dst.to(device), crystal.to(device), inv.to(device)};
+}
+
+torch::Tensor sinusoidal_time_embedding(const torch::Tensor& t, int dim) {
+  const int half = dim / 2;
+  const double scale = std::log(10000.0) / (half - 1);
+  auto freqs = torch::exp(torch::arange(half, t.options().dtype(torch::kFloat32)) * -scale);
+  auto args = t.to(torch::kFloat32).unsqueeze(1) * freqs.unsqueeze(0);
+  return torch::cat({args.sin(), args.cos()}, 1);
+}
+
+torch::Tensor fourier_features(const torch::Tensor& frac_diff, int num_freqs) {
+  auto freqs = 2 * M_PI * torch::arange(num_freqs, frac_diff.options());
+  auto args = (frac_diff.unsqueeze(-1) * freqs).reshape({frac_diff.size(0), -1});  // [E, 3F]
+  return torch::cat({args.sin(), args.cos()}, 1);
+}
+
+CspLayerImpl::CspLayerImpl(int h, int dist_dim, bool layer_norm) : hidden(h), use_norm(layer_norm) {
+  edge_in = register_module("edge_in", torch::nn::Linear(2 * h + 9 + dist_dim, h));
+  edge_out = register_module("edge_out", torch::nn::Linear(h, h));
+  node_in = register_module("node_in", torch::nn::Linear(2 * h, h));
+  node_out = register_module("node_out", torch::nn::Linear(h, h));
+  if (use_norm) norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({h})));
+}
+
+torch::Tensor CspLayerImpl::forward(const torch::Tensor& h_in, const torch::Tensor& dist_emb,
+                                    const torch::Tensor& lattice_ips, const EdgeIndex& edges, bool reference) {
+  const auto h = use_norm ? norm(h_in) : h_in;
+  torch::Tensor pre;
+  if (reference) {
+    pre = edge_in(torch::cat({h.index_select(0, edges.src), h.index_select(0, edges.dst),
+                              lattice_ips.index_select(0, edges.crystal), dist_emb},
+                             1));
+  } else {
+    // W·[h_i, h_j, ips, fd] + b = (W_a h)_i + (W_b h)_j + (W_c ips)_crystal + W_d fd + b.
+    const auto& w = edge_in->weight;  // [H, 2H + 9 + D]
+    using torch::indexing::Slice;
+    auto wa = w.index({Slice(), Slice(0, hidden)});
+    auto wb = w.index({Slice(), Slice(hidden, 2 * hidden)});
+    auto wc = w.index({Slice(), Slice(2 * hidden, 2 * hidden + 9)});
+    auto wd = w.index({Slice(), Slice(2 * hidden + 9, torch::indexing::None)});
+    auto per_node_i = torch::mm(h, wa.t());
+    auto per_node_j = torch::mm(h, wb.t());
+    auto per_crystal = torch::mm(lattice_ips, wc.t());
+    pre = torch::addmm(edge_in->bias, dist_emb, wd.t());
+    pre = pre + per_node_i.index_select(0, edges.src) + per_node_j.index_select(0, edges.dst) +
+          per_crystal.index_select(0, edges.crystal);
+  }
+  auto e = torch::silu(edge_out(torch::silu(pre)));
+  // Mean over the edges leaving each atom (= all atoms of its crystal).
+  auto agg = torch::zeros_like(h).index_add_(0, edges.src, e) * edges.inv_count;
+  auto out = torch::silu(node_out(torch::silu(node_in(torch::cat({h, agg}, 1)))));
+  return h_in + out;
+}
+
+CspNetImpl::CspNetImpl(const CspNetOptions& o) : options(o) {
+  atom_embedding = register_module("atom_embedding", torch::nn::Embedding(o.vocab, o.hidden));
+  atom_time_in = register_module("atom_time_in", torch::nn::Linear(o.hidden + o.time_dim, o.hidden));
+  for (int i = 0; i < o.layers; ++i)
+    blocks.push_back(register_module("layer" + std::to_string(i), CspLayer(o.hidden, 6 * o.num_freqs, o.layer_norm)));
+  if (o.layer_norm) final_norm = register_module("final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.hidden})));
+  coord_out = register_module("coord_out", torch::nn::Linear(torch::nn::LinearOptions(o.hidden, 3).bias(false)));
+  lattice_out = register_module("lattice_out", torch::nn::Linear(torch::nn::LinearOptions(o.hidden, 9).bias(false)));
+}
+
+int64_t CspNetImpl::parameter_count() const {
+  int64_t n = 0;
+  for (const auto& p : parameters()) n += p.numel();
+  return n;
+}
+
+DenoiserOutput CspNetImpl::forward(const torch::Tensor& t, const torch::Tensor& atom_types, const torch::Tensor& frac,
+                                   const torch::Tensor& lattice, const EdgeIndex& edges,
+                                   const torch::Tensor& crystal_of_atom, int64_t num_crystals) {
+  return run(t, atom_types, frac, lattice, edges, crystal_of_atom, num_crystals, false);
+}
+
+DenoiserOutput CspNetImpl::forward_reference(const torch::Tensor& t, const torch::Tensor& atom_types,
+                                             const torch::Tensor& frac, const torch::Tensor& lattice,
+                                             const EdgeIndex& edges, const torch::Tensor& crystal_of_atom,
+                                             int64_t num_crystals) {
+  return run(t, atom_types, frac, lattice, edges, crystal_of_atom, num_crystals, true);
+}
+
+DenoiserOutput CspNetImpl::run(const torch::Tensor& t, const torch::Tensor& atom_types, const torch::Tensor& frac,
+                               const torch::Tensor& lattice, const EdgeIndex& edges,
+                               const torch::Tensor& crystal_of_atom, int64_t num_crystals, bool reference) {
+  auto temb = sinusoidal_time_embedding(t, options.time_dim).to(frac.dtype());
+  auto h = torch::cat({atom_embedding(atom_types - 1), temb.index_select(0, crystal_of_atom)}, 1);
+  h = atom_time_in(h);
+  auto diff = frac.index_select(0, edges.dst) - frac.index_select(0, edges.src);
+  diff = diff - torch::floor(diff);
+  auto dist_emb = fourier_features(diff, options.num_freqs);
+  auto ips = torch::bmm(lattice, lattice.transpose(1, 2)).reshape({num_crystals, 9});
+  for (auto& block : blocks) h = block->forward(h, dist_emb, ips, edges, reference);
+  if (options.layer_norm) h = final_norm(h);
+  DenoiserOutput out;
+  out.coords = coord_out(h);
+  auto counts = torch::zeros({num_crystals, 1}, h.options()).index_add_(0, crystal_of_atom,
+                                                                        torch::ones({h.size(0), 1}, h.options()));
+  auto graph = torch::zeros({num_crystals, h.size(1)}, h.options()).index_add_(0, crystal_of_atom, h) / counts;
+  auto m = lattice_out(graph).view({num_crystals, 3, 3});
+  out.lattice = torch::bmm(m, lattice);
+  return out;
+}
+
+}  // namespace xtaldiff

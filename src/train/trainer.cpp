@@ -1,0 +1,296 @@
+#include "train/trainer.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <random>
+
+#include "io/formats.h"
+#include "ml/runtime.h"
+#include "model/model_file.h"
+#include "util/error.h"
+#include "util/strings.h"
+
+namespace xtaldiff {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::vector<Structure> load_canonical(const std::string& path, std::size_t limit = 0) {
+  ReadOptions ro;
+  const Dataset d = read_structures(path, ro);
+  std::vector<Structure> out;
+  out.reserve(d.size());
+  for (const auto& r : d.records) {
+    if (limit && out.size() >= limit) break;
+    out.push_back(canonical_structure(r.structure));
+  }
+  if (out.empty()) throw Error(path + ": no structures to train on");
+  return out;
+}
+
+std::string default_val_path(const std::string& train) {
+  const auto pos = train.rfind("train");
+  if (pos == std::string::npos) return "";
+  std::string v = train;
+  v.replace(pos, 5, "val");
+  return std::filesystem::exists(v) ? v : "";
+}
+
+std::string format_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  const long s = static_cast<long>(seconds);
+  char buf[32];
+  if (s >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", s / 3600, (s / 60) % 60);
+  else std::snprintf(buf, sizeof buf, "%ldm%02lds", s / 60, s % 60);
+  return buf;
+}
+
+std::string now_iso() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+void ema_update(CspModel& ema, CspModel& model, double decay) {
+  torch::NoGradGuard no_grad;
+  auto src = model.net()->parameters();
+  auto dst = ema.net()->parameters();
+  for (std::size_t i = 0; i < src.size(); ++i) dst[i].mul_(decay).add_(src[i], 1.0 - decay);
+}
+
+double validation_loss(CspModel& model, const std::vector<Structure>& val, int batch, const torch::Device& dev,
+                       uint64_t seed) {
+  if (val.empty()) return std::nan("");
+  torch::NoGradGuard no_grad;
+  model.net()->eval();
+  auto gen = at::detail::createCPUGenerator(seed);  // same noise every epoch: comparable numbers
+  double sum = 0;
+  std::size_t n = 0;
+  for (std::size_t start = 0; start < val.size(); start += batch) {
+    std::vector<const Structure*> ptrs;
+    for (std::size_t i = start; i < std::min(val.size(), start + batch); ++i) ptrs.push_back(&val[i]);
+    const CrystalBatch b = make_batch(ptrs).to(dev);
+    auto parts = model.loss(b, gen);
+    sum += parts.total.item<double>() * ptrs.size();
+    n += ptrs.size();
+  }
+  model.net()->train();
+  return sum / n;
+}
+
+struct TrainerState {
+  int epoch = 0;          // epochs completed
+  long step = 0;
+  double lr = 1e-3;
+  double best_val = INFINITY;
+  int bad_epochs = 0;     // plateau counter
+  double hours = 0;       // training time so far (all sessions)
+  double last_train = 0, last_val = 0;
+
+  nlohmann::json to_json() const {
+    return {{"epoch", epoch},       {"step", step},       {"lr", lr},       {"best_val", best_val},
+            {"bad_epochs", bad_epochs}, {"hours", hours}, {"last_train", last_train}, {"last_val", last_val}};
+  }
+  static TrainerState from_json(const nlohmann::json& j) {
+    // JSON has no infinity or NaN: they were written as null.
+    auto num = [&](const char* key, double fallback) {
+      return j.contains(key) && j[key].is_number() ? j[key].get<double>() : fallback;
+    };
+    TrainerState s;
+    s.epoch = static_cast<int>(num("epoch", 0));
+    s.step = static_cast<long>(num("step", 0));
+    s.lr = num("lr", 1e-3);
+    s.best_val = num("best_val", INFINITY);
+    s.bad_epochs = static_cast<int>(num("bad_epochs", 0));
+    s.hours = num("hours", 0.0);
+    s.last_train = num("last_train", 0.0);
+    s.last_val = num("last_val", NAN);
+    return s;
+  }
+};
+
+void set_lr(torch::optim::Adam& opt, double lr) {
+  for (auto& group : opt.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+}
+
+}  // namespace
+
+TrainSummary train_csp(const TrainOptions& o) {
+  const int threads = configure_threads(o.threads);
+  const torch::Device dev = parse_device(o.device);
+  if (o.out.empty()) throw Error("--out is required", ErrorKind::kUsage);
+  if (o.batch < 1) throw Error("--batch must be positive", ErrorKind::kUsage);
+  const std::string ckpt_path = o.out + ".ckpt";
+  const std::string log_path = o.out + ".log";
+
+  const auto train = load_canonical(o.data);
+  const std::string val_path = o.val_data.empty() ? default_val_path(o.data) : o.val_data;
+  const std::vector<Structure> val =
+      val_path.empty() ? std::vector<Structure>{} : load_canonical(val_path, static_cast<std::size_t>(o.val_max));
+
+  torch::manual_seed(o.seed);
+  CspModel model(o.net, o.diffusion);
+  model.to(dev);
+  CspModel ema = model.clone();
+  torch::optim::Adam opt(model.net()->parameters(), torch::optim::AdamOptions(o.lr));
+  TrainerState st;
+  st.lr = o.lr;
+  nlohmann::json metadata = {{"task", "csp"},
+                             {"data", o.data},
+                             {"val_data", val_path},
+                             {"train_crystals", train.size()},
+                             {"val_crystals", val.size()},
+                             {"batch", o.batch},
+                             {"lr", o.lr},
+                             {"seed", o.seed},
+                             {"threads", threads},
+                             {"device", o.device},
+                             {"started", now_iso()},
+                             {"commands", nlohmann::json::array({o.command_line})}};
+  if (o.resume && std::filesystem::exists(ckpt_path)) {
+    LoadedModel loaded = load_model_file(ckpt_path);
+    if (loaded.model->net_options().to_json() != o.net.to_json())
+      throw Error(ckpt_path + ": checkpoint was trained with network " + loaded.model->net_options().to_json().dump() +
+                      ", not " + o.net.to_json().dump() + " (pass the same --config)",
+                  ErrorKind::kUsage);
+    {
+      torch::NoGradGuard no_grad;
+      auto dst = model.net()->parameters();
+      auto src = loaded.model->net()->parameters();
+      for (std::size_t i = 0; i < dst.size(); ++i) dst[i].copy_(src[i]);
+      if (loaded.ema) {
+        auto edst = ema.net()->parameters();
+        auto esrc = loaded.ema->net()->parameters();
+        for (std::size_t i = 0; i < edst.size(); ++i) edst[i].copy_(esrc[i]);
+      }
+    }
+    load_optimizer_state(ckpt_path, opt);
+    st = TrainerState::from_json(loaded.state.trainer);
+    set_lr(opt, st.lr);
+    auto cmds = loaded.state.metadata.value("commands", nlohmann::json::array());
+    cmds.push_back(o.command_line);
+    metadata = loaded.state.metadata;
+    metadata["commands"] = cmds;
+    if (!o.quiet) std::fprintf(stderr, "resuming %s at epoch %d (step %ld, lr %.2e)\n", ckpt_path.c_str(), st.epoch, st.step, st.lr);
+  } else if (o.resume && !o.quiet) {
+    std::fprintf(stderr, "no checkpoint %s: starting a new run\n", ckpt_path.c_str());
+  }
+
+  std::ofstream log(log_path, std::ios::app);
+  const auto session_start = Clock::now();
+  const double hours_before = st.hours;
+  auto last_ckpt = Clock::now();
+  const bool tty = isatty(fileno(stderr));
+  TrainSummary summary;
+  auto save_checkpoint = [&](const std::string& path, bool with_optimizer) {
+    st.hours = hours_before + std::chrono::duration<double>(Clock::now() - session_start).count() / 3600.0;
+    SavedState s;
+    s.metadata = metadata;
+    s.metadata["epochs"] = st.epoch;
+    s.metadata["steps"] = st.step;
+    s.metadata["hours"] = st.hours;
+    s.metadata["final_train_loss"] = st.last_train;
+    s.metadata["final_val_loss"] = st.last_val;
+    s.metadata["saved"] = now_iso();
+    s.trainer = st.to_json();
+    save_model_file(path, model, &ema, s, with_optimizer ? &opt : nullptr);
+  };
+
+  model.net()->train();
+  std::vector<std::size_t> order(train.size());
+  const std::size_t batches = (train.size() + o.batch - 1) / o.batch;
+  bool out_of_time = false;
+  while (st.epoch < o.epochs && !out_of_time) {
+    const auto epoch_start = Clock::now();
+    std::iota(order.begin(), order.end(), 0);
+    std::mt19937_64 shuffle_rng(o.seed * 1000003ULL + st.epoch);
+    std::shuffle(order.begin(), order.end(), shuffle_rng);
+    auto gen = at::detail::createCPUGenerator(o.seed * 7919ULL + st.epoch);
+    double loss_sum = 0, lat_sum = 0, coord_sum = 0;
+    std::size_t seen = 0;
+    for (std::size_t bi = 0; bi < batches; ++bi) {
+      std::vector<const Structure*> ptrs;
+      for (std::size_t k = bi * o.batch; k < std::min(train.size(), (bi + 1) * o.batch); ++k) ptrs.push_back(&train[order[k]]);
+      const CrystalBatch b = make_batch(ptrs).to(dev);
+      auto parts = model.loss(b, gen);
+      opt.zero_grad();
+      parts.total.backward();
+      const double loss = parts.total.item<double>();
+      if (!std::isfinite(loss))
+        throw Error("training diverged: loss is " + std::to_string(loss) + " at epoch " + std::to_string(st.epoch + 1) +
+                    " (lower --lr?); the last checkpoint is " + ckpt_path, ErrorKind::kInput);
+      torch::nn::utils::clip_grad_value_(model.net()->parameters(), o.clip_value);
+      opt.step();
+      // EMA warm-up (as in timm/MatterGen): early averages would otherwise be
+      // dominated by the random initial weights.
+      ema_update(ema, model, std::min(o.ema_decay, (1.0 + st.step) / (10.0 + st.step)));
+      ++st.step;
+      loss_sum += loss * ptrs.size();
+      lat_sum += parts.lattice.item<double>() * ptrs.size();
+      coord_sum += parts.coord.item<double>() * ptrs.size();
+      seen += ptrs.size();
+      if (!o.quiet && tty) {
+        const double el = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+        const double rate = seen / std::max(el, 1e-9);
+        const double eta = (train.size() - seen) / rate +
+                           (o.epochs - st.epoch - 1) * (train.size() / rate);
+        const int width = 24, fill = static_cast<int>(width * (bi + 1) / batches);
+        std::fprintf(stderr, "\repoch %d/%d [%s%s] loss %.4f (lattice %.4f coord %.4f) %.0f crystals/s ETA %s   ",
+                     st.epoch + 1, o.epochs, std::string(fill, '#').c_str(), std::string(width - fill, '.').c_str(),
+                     loss_sum / seen, lat_sum / seen, coord_sum / seen, rate, format_duration(eta).c_str());
+      }
+    }
+    ++st.epoch;
+    st.last_train = loss_sum / seen;
+    const double epoch_secs = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+    const double val_loss = validation_loss(ema, val, o.batch, dev, o.seed + 17);
+    st.last_val = val_loss;
+    // Plateau schedule on the validation loss (train loss when no val set).
+    const double monitored = std::isfinite(val_loss) ? val_loss : st.last_train;
+    if (monitored < st.best_val - 1e-4 * std::fabs(st.best_val)) {
+      st.best_val = monitored;
+      st.bad_epochs = 0;
+    } else if (++st.bad_epochs > o.plateau_patience) {
+      st.lr = std::max(o.min_lr, st.lr * o.plateau_factor);
+      set_lr(opt, st.lr);
+      st.bad_epochs = 0;
+    }
+    const double rate = seen / epoch_secs;
+    const double total_secs = std::chrono::duration<double>(Clock::now() - session_start).count();
+    nlohmann::json line = {{"epoch", st.epoch},  {"step", st.step},       {"lr", st.lr},
+                           {"train_loss", st.last_train}, {"lattice_loss", lat_sum / seen}, {"coord_loss", coord_sum / seen},
+                           {"val_loss", std::isfinite(val_loss) ? nlohmann::json(val_loss) : nlohmann::json(nullptr)},
+                           {"crystals_per_s", rate}, {"hours", hours_before + total_secs / 3600.0}};
+    log << line.dump() << "\n" << std::flush;
+    if (!o.quiet) {
+      if (tty) std::fprintf(stderr, "\n");
+      else
+        std::fprintf(stderr, "epoch %d/%d loss %.4f (lattice %.4f coord %.4f) val %.4f lr %.2e %.0f crystals/s\n",
+                     st.epoch, o.epochs, st.last_train, lat_sum / seen, coord_sum / seen, val_loss, st.lr, rate);
+    }
+    summary.crystals_per_second = rate;
+    if (o.max_hours > 0 && total_secs / 3600.0 + epoch_secs / 3600.0 > o.max_hours) out_of_time = true;
+    if (std::chrono::duration<double>(Clock::now() - last_ckpt).count() > 60 * o.checkpoint_minutes || out_of_time ||
+        st.epoch >= o.epochs) {
+      save_checkpoint(ckpt_path, true);
+      last_ckpt = Clock::now();
+    }
+  }
+  save_checkpoint(o.out, false);
+  summary.epochs_done = st.epoch;
+  summary.hours = st.hours;
+  summary.train_loss = st.last_train;
+  summary.val_loss = st.last_val;
+  return summary;
+}
+
+}  // namespace xtaldiff

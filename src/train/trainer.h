@@ -1,0 +1,50 @@
+/// @file
+/// Training of a CSP diffusion model (DiffCSP recipe): Adam, plateau LR
+/// schedule on the validation loss (factor 0.6, patience 30 epochs, floor
+/// 1e-4), gradient clipping by value (0.5), EMA weights, a progress line
+/// (loss, crystals/s, ETA), a JSON-lines log, and atomic checkpoints every
+/// few minutes. Shuffling and noise are seeded per epoch, so a run resumed
+/// from its checkpoint continues exactly as if it had not stopped.
+#pragma once
+
+#include <string>
+
+#include "model/csp_model.h"
+
+namespace xtaldiff {
+
+struct TrainOptions {
+  std::string data;               ///< training CSV (CDVAE layout) or any structure file
+  std::string val_data;           ///< validation set; empty = train name with "train" → "val" if present
+  std::string out;                ///< model file; checkpoint = out + ".ckpt", log = out + ".log"
+  CspNetOptions net;
+  DiffusionOptions diffusion;
+  int epochs = 100;
+  double max_hours = 0;           ///< stop (and save) after this wall time; 0 = no limit
+  int batch = 256;
+  double lr = 1e-3;
+  double min_lr = 1e-4;
+  double plateau_factor = 0.6;
+  int plateau_patience = 30;
+  double clip_value = 0.5;
+  double ema_decay = 0.999;
+  int val_max = 2048;             ///< validation crystals used per epoch (a fixed subset)
+  double checkpoint_minutes = 5;
+  int threads = 0;
+  std::string device = "cpu";
+  bool resume = false;
+  uint64_t seed = 42;
+  bool quiet = false;
+  std::string command_line;       ///< recorded in the model's metadata
+};
+
+struct TrainSummary {
+  int epochs_done = 0;
+  double hours = 0;
+  double train_loss = 0, val_loss = 0;
+  double crystals_per_second = 0;
+};
+
+TrainSummary train_csp(const TrainOptions& options);
+
+}  // namespace xtaldiff

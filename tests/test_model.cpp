@@ -1,0 +1,234 @@
+// The denoiser's symmetries, its fast path against the reference form, the
+// model file, and resuming training.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "io/dataset.h"
+#include "model/cspnet.h"
+#include "model/csp_model.h"
+#include "model/model_file.h"
+#include "sample/sampler.h"
+#include "train/trainer.h"
+#include "util/error.h"
+#include "util/file_io.h"
+
+using namespace xtaldiff;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Inputs {
+  torch::Tensor t, types, frac, lattice, owner;
+  std::vector<int64_t> counts;
+};
+
+// Two crystals (3 and 5 atoms) with random coordinates and cells.
+Inputs random_inputs(uint64_t seed) {
+  torch::manual_seed(seed);
+  Inputs in;
+  in.counts = {3, 5};
+  in.t = torch::tensor({120.0f, 870.0f});
+  in.types = torch::tensor({8, 22, 38, 1, 6, 7, 8, 26}, torch::kInt64);
+  in.frac = torch::rand({8, 3});
+  in.lattice = torch::randn({2, 3, 3}) + 4 * torch::eye(3).unsqueeze(0);
+  in.owner = torch::tensor({0, 0, 0, 1, 1, 1, 1, 1}, torch::kInt64);
+  return in;
+}
+
+DenoiserOutput run(CspNet& net, const Inputs& in, bool reference = false) {
+  const auto edges = EdgeIndex::fully_connected(in.counts, torch::kCPU);
+  return reference ? net->forward_reference(in.t, in.types, in.frac, in.lattice, edges, in.owner, 2)
+                   : net->forward(in.t, in.types, in.frac, in.lattice, edges, in.owner, 2);
+}
+
+torch::Tensor random_rotation(uint64_t seed) {
+  torch::manual_seed(seed);
+  auto q = std::get<0>(torch::linalg_qr(torch::randn({3, 3}, torch::kFloat64)));
+  if (torch::det(q).item<double>() < 0) q = -q;
+  return q.to(torch::kFloat32);
+}
+
+double max_abs(const torch::Tensor& a) { return a.abs().max().item<double>(); }
+
+std::string temp_dir(const std::string& name) {
+  const auto p = fs::temp_directory_path() / (name + "_" + std::to_string(::getpid()));
+  fs::create_directories(p);
+  return p.string();
+}
+
+}  // namespace
+
+TEST(CspNet, RotatingTheLatticeRotatesTheLatticeOutputOnly) {
+  CspNet net(CspNetOptions::preset("tiny"));
+  torch::NoGradGuard ng;
+  const Inputs in = random_inputs(1);
+  const auto a = run(net, in);
+  Inputs rotated = in;
+  const auto r = random_rotation(2);
+  rotated.lattice = torch::matmul(in.lattice, r.t());  // each row vector rotated
+  const auto b = run(net, rotated);
+  EXPECT_LT(max_abs(b.lattice - torch::matmul(a.lattice, r.t())), 1e-4);
+  EXPECT_LT(max_abs(b.coords - a.coords), 1e-4);
+}
+
+TEST(CspNet, GlobalShiftOfCoordinatesChangesNothing) {
+  CspNet net(CspNetOptions::preset("tiny"));
+  torch::NoGradGuard ng;
+  const Inputs in = random_inputs(3);
+  const auto a = run(net, in);
+  Inputs shifted = in;
+  shifted.frac = in.frac + torch::tensor({0.37f, -0.81f, 0.05f});
+  shifted.frac = shifted.frac - torch::floor(shifted.frac);
+  const auto b = run(net, shifted);
+  EXPECT_LT(max_abs(b.lattice - a.lattice), 1e-4);
+  EXPECT_LT(max_abs(b.coords - a.coords), 1e-4);
+}
+
+TEST(CspNet, PermutingAtomsPermutesCoordinateOutputs) {
+  CspNet net(CspNetOptions::preset("tiny"));
+  torch::NoGradGuard ng;
+  const Inputs in = random_inputs(4);
+  const auto a = run(net, in);
+  const auto perm = torch::tensor({2, 0, 1, 7, 3, 6, 4, 5}, torch::kInt64);  // within each crystal
+  Inputs p = in;
+  p.types = in.types.index_select(0, perm);
+  p.frac = in.frac.index_select(0, perm);
+  const auto b = run(net, p);
+  EXPECT_LT(max_abs(b.lattice - a.lattice), 1e-4);
+  EXPECT_LT(max_abs(b.coords - a.coords.index_select(0, perm)), 1e-4);
+}
+
+TEST(CspNet, FastPathEqualsReference) {
+  for (const char* size : {"tiny", "small"}) {
+    CspNet net(CspNetOptions::preset(size));
+    torch::NoGradGuard ng;
+    const Inputs in = random_inputs(5);
+    const auto fast = run(net, in, false), ref = run(net, in, true);
+    const double scale_l = std::max(1.0, max_abs(ref.lattice)), scale_x = std::max(1.0, max_abs(ref.coords));
+    EXPECT_LT(max_abs(fast.lattice - ref.lattice) / scale_l, 1e-5) << size;
+    EXPECT_LT(max_abs(fast.coords - ref.coords) / scale_x, 1e-5) << size;
+  }
+}
+
+TEST(CspNet, BaseSizeHasDiffCspParameterCount) {
+  CspNet net(CspNetOptions::preset("base"));
+  // DiffCSP's CSPNet at hidden 512 / 6 layers / 128 frequencies: 12.3 M.
+  EXPECT_NEAR(static_cast<double>(net->parameter_count()) / 1e6, 12.3, 0.1);
+}
+
+TEST(ModelFile, RoundTripKeepsWeightsConfigAndMetadata) {
+  const std::string dir = temp_dir("xtd_modelfile");
+  DiffusionOptions d;
+  d.steps = 100;
+  d.step_lr = 5e-7;
+  CspModel model(CspNetOptions::preset("tiny"), d);
+  CspModel ema = model.clone();
+  {
+    torch::NoGradGuard ng;
+    for (auto& p : ema.net()->parameters()) p.add_(0.5);
+  }
+  SavedState st;
+  st.metadata = {{"data", "perov_5/train"}, {"hours", 0.25}};
+  save_model_file(dir + "/m.xtd", model, &ema, st);
+  LoadedModel back = load_model_file(dir + "/m.xtd");
+  EXPECT_EQ(back.task, "csp");
+  EXPECT_EQ(back.state.metadata["data"], "perov_5/train");
+  EXPECT_EQ(back.model->diffusion_options().steps, 100);
+  EXPECT_DOUBLE_EQ(back.for_sampling().diffusion_options().step_lr, 5e-7);
+  ASSERT_TRUE(back.ema);
+  auto p0 = model.net()->parameters(), p1 = back.model->net()->parameters(), pe = back.ema->net()->parameters();
+  for (std::size_t i = 0; i < p0.size(); ++i) {
+    EXPECT_TRUE(torch::equal(p0[i], p1[i]));
+    EXPECT_TRUE(torch::allclose(p0[i] + 0.5, pe[i]));
+  }
+  fs::remove_all(dir);
+}
+
+TEST(ModelFile, DamagedAndForeignFilesAreClearErrors) {
+  const std::string dir = temp_dir("xtd_badmodel");
+  write_file_atomic(dir + "/garbage.xtd", "this is not a model");
+  EXPECT_THROW(load_model_file(dir + "/garbage.xtd"), Error);
+  EXPECT_THROW(load_model_file(dir + "/missing.xtd"), Error);
+  CspModel model(CspNetOptions::preset("tiny"), DiffusionOptions{});
+  save_model_file(dir + "/ok.xtd", model, nullptr, {});
+  const std::string bytes = read_file(dir + "/ok.xtd");
+  write_file_atomic(dir + "/cut.xtd", bytes.substr(0, bytes.size() / 2));
+  try {
+    load_model_file(dir + "/cut.xtd");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cut.xtd"), std::string::npos) << e.what();
+  }
+  // A LibTorch archive that is not ours.
+  torch::serialize::OutputArchive foreign;
+  foreign.write("x", torch::ones({2}));
+  foreign.save_to(dir + "/foreign.pt");
+  EXPECT_THROW(load_model_file(dir + "/foreign.pt"), Error);
+  fs::remove_all(dir);
+}
+
+TEST(Training, ResumeContinuesTheSameRun) {
+  const std::string dir = temp_dir("xtd_resume");
+  // Eight Perov-5 crystals as a tiny training set.
+  Dataset all = read_cdvae_csv(std::string(XTALDIFF_DATA_DIR) + "/datasets/perov_5/val.csv.gz");
+  all.records.resize(8);
+  write_cdvae_csv(all, dir + "/train.csv");
+  TrainOptions o;
+  o.data = dir + "/train.csv";
+  o.net = CspNetOptions::preset("tiny");
+  o.diffusion.steps = 50;
+  o.batch = 4;
+  o.quiet = true;
+  o.threads = 1;
+  o.epochs = 4;
+  o.out = dir + "/straight.xtd";
+  train_csp(o);
+  o.out = dir + "/resumed.xtd";
+  o.epochs = 2;
+  train_csp(o);  // "killed" after 2 epochs: its checkpoint is resumed.xtd.ckpt
+  o.epochs = 4;
+  o.resume = true;
+  const TrainSummary s = train_csp(o);
+  EXPECT_EQ(s.epochs_done, 4);
+  LoadedModel a = load_model_file(dir + "/straight.xtd"), b = load_model_file(dir + "/resumed.xtd");
+  auto pa = a.ema->net()->parameters(), pb = b.ema->net()->parameters();
+  for (std::size_t i = 0; i < pa.size(); ++i) EXPECT_LT(max_abs(pa[i] - pb[i]), 1e-6);
+  EXPECT_EQ(b.state.metadata["commands"].size(), 2u);
+  fs::remove_all(dir);
+}
+
+TEST(Sampling, BadRequestsAreClearErrors) {
+  DiffusionOptions d;
+  d.steps = 20;
+  CspModel model(CspNetOptions::preset("tiny"), d);
+  SampleOptions o;
+  EXPECT_THROW(sample_csp(model, {{}}, o), Error);           // zero atoms
+  EXPECT_THROW(sample_csp(model, {{101, 8}}, o), Error);     // outside the vocabulary
+  o.steps = 40;
+  EXPECT_THROW(sample_csp(model, {{8}}, o), Error);          // more steps than T
+}
+
+TEST(Sampling, EverySamplerReturnsFiniteStructuresOfTheRequestedComposition) {
+  DiffusionOptions d;
+  d.steps = 20;
+  CspModel model(CspNetOptions::preset("tiny"), d);
+  for (const char* name : {"pc", "ancestral", "ode"}) {
+    SampleOptions o;
+    o.kind = parse_sampler(name);
+    o.seed = 7;
+    SampleReport rep;
+    const auto out = sample_csp(model, {{38, 22, 8, 8, 8}, {6, 6}}, o, &rep);
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_EQ(out[0].composition().reduced_formula(), "SrTiO3");
+    EXPECT_EQ(out[1].size(), 2u);
+    for (const auto& s : out)
+      for (const auto& f : s.frac)
+        for (double x : f) EXPECT_TRUE(std::isfinite(x) && x >= 0 && x < 1);
+    EXPECT_EQ(rep.network_evaluations, std::string(name) == "pc" ? 40 : 20);
+    // Same seed, same structures.
+    const auto again = sample_csp(model, {{38, 22, 8, 8, 8}, {6, 6}}, o);
+    EXPECT_EQ(again[0].frac, out[0].frac);
+  }
+}
