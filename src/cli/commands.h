@@ -14,6 +14,10 @@ void add_info_command(CLI::App& app);
 void add_convert_command(CLI::App& app);
 /// Registers `validate` on `app`.
 void add_validate_command(CLI::App& app);
+/// Registers `match` on `app`.
+void add_match_command(CLI::App& app);
+/// Registers `eval` (csp) on `app`.
+void add_eval_command(CLI::App& app);
 #ifdef XTALDIFF_WITH_TORCH
 /// Registers `train` (LibTorch).
 void add_train_command(CLI::App& app);

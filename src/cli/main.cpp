@@ -20,6 +20,8 @@ const CommandEntry kCommands[] = {
     {xtaldiff::cli::add_info_command},
     {xtaldiff::cli::add_convert_command},
     {xtaldiff::cli::add_validate_command},
+    {xtaldiff::cli::add_match_command},
+    {xtaldiff::cli::add_eval_command},
 #ifdef XTALDIFF_WITH_TORCH
     {xtaldiff::cli::add_train_command},
     {xtaldiff::cli::add_sample_command},

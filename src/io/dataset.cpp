@@ -44,7 +44,8 @@ std::optional<double> Dataset::number(std::size_t record, std::size_t col) const
 
 namespace {
 
-Dataset parse_cdvae_text(const std::string& path, const std::string& text, int threads, const CifOptions& cif) {
+Dataset parse_cdvae_text(const std::string& path, const std::string& text, int threads, const CifOptions& cif,
+                         bool keep_going) {
   if (trim(text).empty()) throw Error(path + ": empty file");
   if (looks_binary(std::string_view(text).substr(0, 4096)))
     throw Error(path + ": binary data where a CSV file was expected");
@@ -91,6 +92,17 @@ Dataset parse_cdvae_text(const std::string& path, const std::string& text, int t
       try {
         const std::string src = path + " record " + std::to_string(r + 1) + " (material_id " + data.records[r].id + ")";
         data.records[r].structure = read_cif_single(row.fields[cif_col], src, cif, row.field_lines[cif_col]);
+      } catch (const Error& e) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (keep_going) {
+          data.errors.emplace_back(r, e.what());
+          continue;
+        }
+        if (r < first_error_record) {
+          first_error_record = r;
+          first_error = std::current_exception();
+        }
+        failed = true;
       } catch (...) {
         std::lock_guard<std::mutex> lock(error_mutex);
         if (r < first_error_record) {
@@ -107,6 +119,7 @@ Dataset parse_cdvae_text(const std::string& path, const std::string& text, int t
   worker();
   for (auto& t : pool) t.join();
   if (first_error) std::rethrow_exception(first_error);
+  std::sort(data.errors.begin(), data.errors.end());
   return data;
 }
 
@@ -129,7 +142,7 @@ Dataset read_cdvae_csv(const std::string& path, const DatasetReadOptions& option
   const auto stamp = stamp_of(path);
   // The cache holds structures read with the default CIF options only.
   const CifOptions defaults;
-  const bool cacheable = options.use_cache && options.cif.allow_partial_occupancy == defaults.allow_partial_occupancy &&
+  const bool cacheable = options.use_cache && !options.keep_going && options.cif.allow_partial_occupancy == defaults.allow_partial_occupancy &&
                          options.cif.merge_tolerance == defaults.merge_tolerance;
   if (cacheable && stamp) {
     if (auto cached = read_dataset_cache(cache_path)) {
@@ -141,7 +154,7 @@ Dataset read_cdvae_csv(const std::string& path, const DatasetReadOptions& option
       }
     }
   }
-  Dataset data = parse_cdvae_text(path, read_file(path), options.threads, options.cif);
+  Dataset data = parse_cdvae_text(path, read_file(path), options.threads, options.cif, options.keep_going);
   if (cacheable && stamp) {
     Dataset tagged = data;
     tagged.source = std::to_string(stamp->size) + ":" + std::to_string(stamp->mtime_ns);

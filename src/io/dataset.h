@@ -25,6 +25,8 @@ struct Dataset {
   std::string source;                ///< file it came from
   std::vector<std::string> columns;  ///< property column names (not id/cif)
   std::vector<Record> records;
+  /// Records that could not be read (keep_going only): index and message.
+  std::vector<std::pair<std::size_t, std::string>> errors;
 
   std::size_t size() const { return records.size(); }
   /// Index of a property column, nullopt when absent.
@@ -36,6 +38,10 @@ struct Dataset {
 struct DatasetReadOptions {
   bool use_cache = true;  ///< read/write FILE.xtdcache while FILE is unchanged (default CIF options only)
   CifOptions cif;         ///< how each record's CIF is read
+  /// Keep going past records whose CIF cannot be read: they stay in the
+  /// dataset with an empty structure and their error in Dataset::errors
+  /// (evaluation scores them as invalid). Never cached.
+  bool keep_going = false;
   int threads = 0;        ///< CIF parsing threads; 0 = all cores
 };
 

@@ -76,7 +76,8 @@ Dataset read_any(const std::string& path, const ReadOptions& options);
 Dataset read_structures(const std::string& path, const ReadOptions& options) {
   Dataset d = read_any(path, options);
   for (std::size_t r = 0; r < d.size(); ++r)
-    check_no_overlap(d.records[r].structure, options.overlap_tolerance,
+    if (!d.records[r].structure.species.empty())
+      check_no_overlap(d.records[r].structure, options.overlap_tolerance,
                      path + ": record " + std::to_string(r + 1) + " ('" + d.records[r].id + "')");
   return d;
 }
@@ -89,6 +90,7 @@ Dataset read_any(const std::string& path, const ReadOptions& options) {
     DatasetReadOptions o;
     o.use_cache = options.use_cache;
     o.cif = options.cif;
+    o.keep_going = options.keep_going;
     return read_cdvae_csv(path, o);
   }
   Dataset d;
@@ -103,7 +105,12 @@ Dataset read_any(const std::string& path, const ReadOptions& options) {
     for (const auto& p : files) {
       Record r;
       r.id = p.stem().string();
-      r.structure = read_cif_single(read_file(p.string()), p.string(), options.cif);
+      try {
+        r.structure = read_cif_single(read_file(p.string()), p.string(), options.cif);
+      } catch (const Error& e) {
+        if (!options.keep_going) throw;
+        d.errors.emplace_back(d.records.size(), e.what());
+      }
       d.records.push_back(std::move(r));
     }
     return d;

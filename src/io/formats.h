@@ -25,6 +25,9 @@ struct ReadOptions {
   /// atoms"); 0 accepts them (evaluation reads generated structures that may
   /// be unphysical and scores them as invalid instead).
   double overlap_tolerance = 0.01;
+  /// CSV datasets and folders of CIFs: keep unreadable records (empty
+  /// structure, message in Dataset::errors) instead of failing.
+  bool keep_going = false;
 };
 
 /// Throws Error naming the two sites when any pair is closer than `tolerance` Å.

@@ -1,0 +1,115 @@
+// `xtaldiff eval csp --pred PRED --gt GT`: match rate and RMSE of predicted
+// structures against the ground truth (METRICS.md; src/eval/csp_metrics.h).
+// PRED may hold several rows per material_id (k samples); both may be CDVAE
+// CSV(.gz) files, folders of CIFs named by id, or any structure file.
+// Unreadable predictions are reported per record and count as invalid.
+#include <fmt/format.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "eval/csp_metrics.h"
+#include "io/formats.h"
+#include "util/error.h"
+
+namespace xtaldiff::cli {
+namespace {
+
+struct EvalCspCli {
+  std::string pred, gt, protocol = "diffcsp";
+  bool json = false;
+  int threads = 0;
+  CspEvalOptions o;
+};
+
+// Folder-of-CIF ids written by `sample` are "<id>_<k>": map them back.
+std::string task_id(const std::string& id, const std::map<std::string, std::size_t>& known) {
+  if (known.count(id)) return id;
+  const auto us = id.rfind('_');
+  if (us != std::string::npos && known.count(id.substr(0, us))) return id.substr(0, us);
+  return id;
+}
+
+void run_eval_csp(EvalCspCli& c) {
+  c.o.protocol = parse_csp_protocol(c.protocol);
+  c.o.threads = c.threads;
+  ReadOptions gro;
+  gro.overlap_tolerance = 0;
+  const Dataset gt = read_structures(c.gt, gro);
+  ReadOptions pro = gro;
+  pro.keep_going = true;
+  pro.cif.merge_tolerance = 1e-6;  // generated atoms that nearly coincide are scored, not merged
+  const Dataset pred = read_structures(c.pred, pro);
+  for (const auto& [idx, msg] : pred.errors) fmt::print(stderr, "warning: unreadable prediction (counted invalid): {}\n", msg);
+
+  std::map<std::string, std::size_t> index;
+  std::vector<CspTask> tasks(gt.size());
+  for (std::size_t i = 0; i < gt.size(); ++i) {
+    if (index.count(gt.records[i].id)) throw Error(c.gt + ": material_id '" + gt.records[i].id + "' appears twice");
+    index[gt.records[i].id] = i;
+    tasks[i].id = gt.records[i].id;
+    tasks[i].truth = gt.records[i].structure;
+  }
+  std::vector<bool> unreadable(pred.size(), false);
+  for (const auto& e : pred.errors) unreadable[e.first] = true;
+  std::size_t unknown = 0;
+  for (std::size_t i = 0; i < pred.size(); ++i) {
+    auto it = index.find(task_id(pred.records[i].id, index));
+    if (it == index.end()) {
+      ++unknown;
+      continue;
+    }
+    if (unreadable[i]) tasks[it->second].predictions.emplace_back(std::nullopt);
+    else tasks[it->second].predictions.emplace_back(pred.records[i].structure);
+  }
+  if (unknown) fmt::print(stderr, "warning: {} predictions name a material_id that is not in {}\n", unknown, c.gt);
+  const CspResult r = evaluate_csp(tasks, c.o);
+  auto opt = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+  nlohmann::ordered_json j;
+  j["n"] = r.n;
+  j["matched"] = r.matched;
+  j["match_rate"] = r.match_rate;
+  j["rmse"] = opt(r.rmse);
+  j["k"] = r.k;
+  j["protocol"] = csp_protocol_name(r.protocol);
+  j["gt_valid"] = r.truth_valid;
+  j["pred_total"] = r.predictions;
+  j["pred_valid"] = r.predictions_valid;
+  j["pred_unreadable"] = r.predictions_unreadable;
+  j["gt_without_prediction"] = r.crystals_without_prediction;
+  j["pred_unknown_id"] = unknown;
+  j["stol"] = c.o.matcher.stol;
+  j["ltol"] = c.o.matcher.ltol;
+  j["angle_tol"] = c.o.matcher.angle_tol;
+  if (c.json) {
+    fmt::print("{}\n", j.dump());
+    return;
+  }
+  fmt::print("CSP evaluation ({} protocol), {} ground-truth crystals, k = {}\n", j["protocol"].get<std::string>(), r.n, r.k);
+  fmt::print("  match rate  {:.2f} % ({} matched)\n", 100 * r.match_rate, r.matched);
+  fmt::print("  RMSE        {}\n", r.rmse ? fmt::format("{:.4f}", *r.rmse) : "n/a (nothing matched)");
+  fmt::print("  valid       ground truth {}/{}, predictions {}/{} ({} unreadable)\n", r.truth_valid, r.n,
+             r.predictions_valid, r.predictions, r.predictions_unreadable);
+  if (r.crystals_without_prediction) fmt::print("  {} ground-truth crystals had no prediction\n", r.crystals_without_prediction);
+}
+
+}  // namespace
+
+void add_eval_command(CLI::App& app) {
+  CLI::App* eval = app.add_subcommand("eval", "Score structures with the published metrics");
+  eval->require_subcommand(1);
+  auto c = std::make_shared<EvalCspCli>();
+  CLI::App* csp = eval->add_subcommand("csp", "Match rate and RMSE of predicted structures against the ground truth");
+  csp->add_option("--pred", c->pred, "predictions: CDVAE CSV (k rows per material_id allowed) or folder of CIFs")->required();
+  csp->add_option("--gt", c->gt, "ground truth: CDVAE CSV or folder of CIFs")->required();
+  csp->add_option("--protocol", c->protocol, "diffcsp (both valid), cdvae (prediction valid) or plain")->capture_default_str();
+  csp->add_option("--stol", c->o.matcher.stol, "StructureMatcher site tolerance")->capture_default_str();
+  csp->add_option("--ltol", c->o.matcher.ltol, "StructureMatcher length tolerance")->capture_default_str();
+  csp->add_option("--angle-tol", c->o.matcher.angle_tol, "StructureMatcher angle tolerance")->capture_default_str();
+  csp->add_option("--threads", c->threads, "threads (0: all cores)")->capture_default_str();
+  csp->add_flag("--json", c->json, "one JSON object");
+  csp->callback([c] { run_eval_csp(*c); });
+}
+
+}  // namespace xtaldiff::cli

@@ -1,0 +1,101 @@
+#include "eval/csp_metrics.h"
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
+
+#include "eval/validity.h"
+#include "util/error.h"
+
+namespace xtaldiff {
+
+CspProtocol parse_csp_protocol(const std::string& name) {
+  if (name == "diffcsp") return CspProtocol::kDiffCsp;
+  if (name == "cdvae") return CspProtocol::kCdvae;
+  if (name == "plain") return CspProtocol::kPlain;
+  throw Error("unknown protocol '" + name + "' (diffcsp, cdvae or plain)", ErrorKind::kUsage);
+}
+
+const char* csp_protocol_name(CspProtocol p) {
+  switch (p) {
+    case CspProtocol::kDiffCsp: return "diffcsp";
+    case CspProtocol::kCdvae: return "cdvae";
+    case CspProtocol::kPlain: return "plain";
+  }
+  return "?";
+}
+
+namespace {
+
+bool is_valid(const Structure& s) {
+  if (s.species.empty()) return false;
+  try {
+    return check_validity(s).valid();
+  } catch (const Error&) {
+    return false;  // degenerate cell etc.
+  }
+}
+
+CspCrystalResult evaluate_one(const CspTask& task, const CspEvalOptions& o, const StructureMatcher& matcher) {
+  CspCrystalResult r;
+  r.id = task.id;
+  r.truth_valid = is_valid(task.truth);
+  for (const auto& pred : task.predictions) {
+    const bool pred_valid = pred && is_valid(*pred);
+    r.valid_predictions += pred_valid;
+    if (!pred) continue;
+    const bool counts = o.protocol == CspProtocol::kPlain ||
+                        (o.protocol == CspProtocol::kCdvae && pred_valid) ||
+                        (o.protocol == CspProtocol::kDiffCsp && pred_valid && r.truth_valid);
+    if (!counts || pred->species.empty()) continue;
+    MatchResult m;
+    try {
+      m = matcher.get_rms_dist(*pred, task.truth);
+    } catch (const Error&) {
+      continue;  // a degenerate prediction cannot match (DiffCSP: except → None)
+    }
+    if (m.rms && (!r.rms || *m.rms < *r.rms)) {
+      r.matched = true;
+      r.rms = m.rms;
+    }
+  }
+  return r;
+}
+
+}  // namespace
+
+CspResult evaluate_csp(const std::vector<CspTask>& tasks, const CspEvalOptions& o) {
+  CspResult res;
+  res.protocol = o.protocol;
+  res.n = tasks.size();
+  res.crystals.resize(tasks.size());
+  const StructureMatcher matcher(o.matcher);
+  std::atomic<std::size_t> next{0};
+  auto work = [&] {
+    for (std::size_t i; (i = next.fetch_add(1)) < tasks.size();) res.crystals[i] = evaluate_one(tasks[i], o, matcher);
+  };
+  const unsigned nt = o.threads > 0 ? static_cast<unsigned>(o.threads) : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < nt && tasks.size() > 16; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  double rms_sum = 0;
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    const auto& c = res.crystals[i];
+    res.truth_valid += c.truth_valid;
+    res.predictions += tasks[i].predictions.size();
+    res.predictions_valid += static_cast<std::size_t>(c.valid_predictions);
+    for (const auto& p : tasks[i].predictions) res.predictions_unreadable += !p;
+    res.crystals_without_prediction += tasks[i].predictions.empty();
+    res.k = std::max(res.k, static_cast<int>(tasks[i].predictions.size()));
+    if (c.matched) {
+      ++res.matched;
+      rms_sum += *c.rms;
+    }
+  }
+  res.match_rate = res.n ? double(res.matched) / double(res.n) : 0.0;
+  if (res.matched) res.rmse = rms_sum / double(res.matched);
+  return res;
+}
+
+}  // namespace xtaldiff
