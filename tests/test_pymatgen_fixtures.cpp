@@ -144,7 +144,7 @@ TEST_F(PymatgenFixtures, SpaceGroupsAtTwoTolerances) {
 }
 
 TEST_F(PymatgenFixtures, NiggliReducedParameters) {
-  std::size_t bad = 0;
+  std::size_t bad = 0, ties = 0;
   for (const auto& e : *rows_) {
     const Lattice n = structure_of(e).lattice.niggli_reduced();
     const Vec3 l = n.lengths(), a = n.angles();
@@ -152,6 +152,23 @@ TEST_F(PymatgenFixtures, NiggliReducedParameters) {
     const char* names[6] = {"niggli_a", "niggli_b", "niggli_c", "niggli_alpha", "niggli_beta", "niggli_gamma"};
     bool ok = true;
     for (int k = 0; k < 6; ++k) ok &= rel_close(got[k], e.num(names[k]), 1e-4);
+    if (!ok) {
+      // A genuine tie: two angles are 90° and the third is reported as θ or
+      // 180° − θ (the same lattice with one vector negated). pymatgen's pick
+      // hinges on the last bit of numpy's arccos, which differs from libm's
+      // by one ulp for some cells; accept the equivalent setting.
+      int right = 0, odd = -1;
+      for (int k = 3; k < 6; ++k) {
+        if (std::fabs(got[k] - 90) < 1e-6 && std::fabs(e.num(names[k]) - 90) < 1e-6) ++right;
+        else odd = k;
+      }
+      bool tie = right == 2 && std::fabs(got[odd] + e.num(names[odd]) - 180) < 1e-4;
+      for (int k = 0; k < 3; ++k) tie &= rel_close(got[k], e.num(names[k]), 1e-4);
+      if (tie) {
+        ++ties;
+        continue;
+      }
+    }
     if (!ok && ++bad <= 10)
       ADD_FAILURE() << e.f.at("dataset") << " row " << e.f.at("row") << ": Niggli " << l[0] << " " << l[1] << " "
                     << l[2] << " " << a[0] << " " << a[1] << " " << a[2] << " vs pymatgen " << e.f.at("niggli_a")
@@ -159,6 +176,9 @@ TEST_F(PymatgenFixtures, NiggliReducedParameters) {
                     << e.f.at("niggli_beta") << " " << e.f.at("niggli_gamma");
   }
   EXPECT_EQ(bad, 0u);
+  EXPECT_LE(ties, 10u);  // 8 of 8388 today, all in MP-20 rows with two right angles
+  std::printf("Niggli: %zu of %zu equal to pymatgen, %zu equivalent right-angle ties\n", rows_->size() - ties - bad,
+              rows_->size(), ties);
 }
 
 TEST_F(PymatgenFixtures, CifRoundTripP1AndSymmetrized) {

@@ -25,7 +25,10 @@ Lattice Lattice::from_parameters(double a, double b, double c, double alpha, dou
   const double ca = std::cos(deg2rad(alpha)), cb = std::cos(deg2rad(beta)), cg = std::cos(deg2rad(gamma));
   const double sa = std::sin(deg2rad(alpha)), sb = std::sin(deg2rad(beta));
   const double val = clamp1((ca * cb - cg) / (sa * sb));
-  const double gamma_star = std::acos(val);
+  // For |val| < 1e-8, acos(val) = π/2 − val to double precision; written so,
+  // it also reproduces numpy's arccos bit for bit at val = −cos(90°), which
+  // decides pymatgen's Niggli tie-breaks for cells with right angles.
+  const double gamma_star = std::fabs(val) < 1e-8 ? kPi / 2 - val : std::acos(val);
   return Lattice(Mat3{{{a * sb, 0.0, a * cb},
                        {-b * sa * std::cos(gamma_star), b * sa * std::sin(gamma_star), b * ca},
                        {0.0, 0.0, c}}});
