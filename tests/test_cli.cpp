@@ -172,3 +172,47 @@ TEST(Cli, ValidatePerovskiteTestSplit) {
   EXPECT_EQ(valid, 3732u);
   EXPECT_EQ(structural, 3785u);
 }
+
+TEST(Cli, MatchJsonContract) {
+  TempDir t;
+  xtaldiff::write_file_atomic(t / "a.vasp", kNaClPoscar);
+  // The same crystal in a shifted origin and another site order.
+  xtaldiff::write_file_atomic(t / "b.vasp",
+                              "NaCl\n1.0\n5.64 0 0\n0 5.64 0\n0 0 5.64\nCl Na\n4 4\nDirect\n"
+                              "0.6 0.1 0.1\n0.1 0.6 0.1\n0.1 0.1 0.6\n0.6 0.6 0.6\n"
+                              "0.1 0.1 0.1\n0.6 0.6 0.1\n0.6 0.1 0.6\n0.1 0.6 0.6\n");
+  CliRun r = run("match --json " + (t / "a.vasp") + " " + (t / "b.vasp"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_TRUE(j["match"].get<bool>());
+  EXPECT_NEAR(j["rms"].get<double>(), 0.0, 1e-9);
+  xtaldiff::write_file_atomic(t / "c.vasp", "x\n1.0\n4 0 0\n0 4 0\n0 0 4\nCs Cl\n1 1\nDirect\n0 0 0\n0.5 0.5 0.5\n");
+  r = run("match --json " + (t / "a.vasp") + " " + (t / "c.vasp"));
+  j = nlohmann::json::parse(r.out);
+  EXPECT_FALSE(j["match"].get<bool>());
+  EXPECT_TRUE(j["rms"].is_null());
+}
+
+TEST(Cli, EvalCspCountsUnreadablePredictionsAsInvalid) {
+  TempDir t;
+  // Ground truth: two perovskites; predictions: the first as itself, the
+  // second as a CIF that cannot be read.
+  const auto gt = data("datasets/perov_5/test.csv.gz");
+  CliRun r = run("convert -q " + gt + " " + (t / "all/"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::filesystem::create_directories(t.path / "gt");
+  std::filesystem::create_directories(t.path / "pred");
+  std::filesystem::copy_file(t / "all/3961.cif", t / "gt/3961.cif");
+  std::filesystem::copy_file(t / "all/11922.cif", t / "gt/11922.cif");
+  std::filesystem::copy_file(t / "all/3961.cif", t / "pred/3961.cif");
+  xtaldiff::write_file_atomic(t / "pred/11922.cif", "data_broken\n_cell_length_a 4\n");
+  r = run("eval csp --json --pred " + (t / "pred") + " --gt " + (t / "gt"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out.substr(r.out.find('{')));
+  EXPECT_EQ(j["n"], 2);
+  EXPECT_EQ(j["matched"], 1);
+  EXPECT_DOUBLE_EQ(j["match_rate"].get<double>(), 0.5);
+  EXPECT_NEAR(j["rmse"].get<double>(), 0.0, 1e-9);
+  EXPECT_EQ(j["pred_unreadable"], 1);
+  EXPECT_NE(r.out.find("11922.cif"), std::string::npos);  // the warning names the record
+}

@@ -83,11 +83,54 @@ double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b, 
   return worst;
 }
 
+// pymatgen's "bcc" order parameter is not symmetric in the neighbours (its
+// sums run over pairs j < k), and CrystalNN hands them over sorted by weight,
+// so among neighbours of equal weight the order, and the value, follow
+// qhull's ridge order and the last bits of its arithmetic. For each site we
+// bound what any order within groups of equal (rounded) weight can give;
+// the site mean then lies in [sum of minima, sum of maxima] / sites.
+std::pair<double, double> bcc_range_over_tied_orders(const Structure& s) {
+  double lo = 0, hi = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto data = crystalnn_data(s, i);
+    const auto it = data.cn_weights.find(8);
+    if (it == data.cn_weights.end()) continue;
+    std::vector<Vec3> shell;
+    for (int k = 0; k < 8; ++k) shell.push_back(data.neighbors[k].offset);
+    // Permute within runs of equal weight: next_permutation on group-sorted indices.
+    std::vector<int> idx(8);
+    for (int k = 0; k < 8; ++k) idx[k] = k;
+    std::vector<std::pair<int, int>> runs;  // [begin, end)
+    for (int k = 0; k < 8;) {
+      int e = k + 1;
+      while (e < 8 && data.neighbors[e].weight == data.neighbors[k].weight) ++e;
+      runs.push_back({k, e});
+      k = e;
+    }
+    double smin = std::numeric_limits<double>::infinity(), smax = -smin;
+    std::vector<Vec3> ordered(8);
+    // Odometer over the permutations of every run.
+    while (true) {
+      for (int k = 0; k < 8; ++k) ordered[k] = shell[idx[k]];
+      const double v = motif_order_parameter(8, "body-centered cubic", ordered);
+      smin = std::min(smin, v), smax = std::max(smax, v);
+      std::size_t r = 0;
+      for (; r < runs.size(); ++r)
+        if (std::next_permutation(idx.begin() + runs[r].first, idx.begin() + runs[r].second)) break;
+      if (r == runs.size()) break;
+    }
+    lo += it->second * smin, hi += it->second * smax;
+  }
+  return {lo / double(s.size()), hi / double(s.size())};
+}
+
 void check_crystalnn_dataset(const std::string& dataset, std::size_t min_rows) {
-  std::size_t n = 0, pass = 0;
+  std::size_t n = 0, pass = 0, bcc_order = 0;
   double worst = 0;
   std::string worst_id;
   const auto t0 = std::chrono::steady_clock::now();
+  const auto& labels = crystalnn_fingerprint_labels();
+  const std::size_t bcc = std::find(labels.begin(), labels.end(), "body-centered cubic CN_8") - labels.begin();
   for (const auto& r : fixture()) {
     if (r.dataset != dataset) continue;
     ++n;
@@ -104,17 +147,31 @@ void check_crystalnn_dataset(const std::string& dataset, std::size_t min_rows) {
     ASSERT_EQ(fp.size(), 61u);
     std::size_t where = 0;
     const double d = max_abs_diff(fp, r.crystalnn, &where);
-    if (d <= kCrystalNNTolerance) ++pass;
-    EXPECT_LE(d, kCrystalNNTolerance) << dataset << " row " << r.row << " (" << r.material_id << "): feature "
-                                      << crystalnn_fingerprint_labels()[where] << " = " << fp[where]
-                                      << ", pymatgen " << r.crystalnn[where];
     if (d > worst) worst = d, worst_id = r.material_id;
+    if (d <= kCrystalNNTolerance) {
+      ++pass;
+      continue;
+    }
+    // Off only in the order-dependent bcc value, within what tied orders allow?
+    std::vector<double> rest = fp, ref_rest = r.crystalnn;
+    rest[bcc] = ref_rest[bcc] = 0;
+    if (where == bcc && max_abs_diff(rest, ref_rest) <= kCrystalNNTolerance) {
+      const auto [lo, hi] = bcc_range_over_tied_orders(s);
+      if (r.crystalnn[bcc] >= lo - kCrystalNNTolerance && r.crystalnn[bcc] <= hi + kCrystalNNTolerance) {
+        ++bcc_order;
+        std::printf("[ crystalnn ] %s row %ld (%s): bcc CN_8 %.6f vs pymatgen %.6f, tied orders give [%.6f, %.6f]\n",
+                    dataset.c_str(), r.row, r.material_id.c_str(), fp[bcc], r.crystalnn[bcc], lo, hi);
+        continue;
+      }
+    }
+    ADD_FAILURE() << dataset << " row " << r.row << " (" << r.material_id << "): feature " << labels[where] << " = "
+                  << fp[where] << ", pymatgen " << r.crystalnn[where];
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("[ crystalnn ] %s: %zu/%zu within %.0e, worst %.3g (%s), %.2f s\n", dataset.c_str(), pass, n,
-              kCrystalNNTolerance, worst, worst_id.c_str(), secs);
+  std::printf("[ crystalnn ] %s: %zu/%zu within %.0e (+%zu off only by the bcc neighbour order), worst %.3g (%s), %.2f s\n",
+              dataset.c_str(), pass, n, kCrystalNNTolerance, bcc_order, worst, worst_id.c_str(), secs);
   EXPECT_GE(n, min_rows);
-  EXPECT_EQ(pass, n);
+  EXPECT_EQ(pass + bcc_order, n);
 }
 
 TEST(CrystalNNFingerprint, MatchesMatminerOnPerov5) { check_crystalnn_dataset("perov_5_test", 200); }

@@ -10,6 +10,7 @@
 #include "model/csp_model.h"
 #include "model/model_file.h"
 #include "sample/sampler.h"
+#include "train/plateau.h"
 #include "train/trainer.h"
 #include "util/error.h"
 #include "util/file_io.h"
@@ -231,4 +232,19 @@ TEST(Sampling, EverySamplerReturnsFiniteStructuresOfTheRequestedComposition) {
     const auto again = sample_csp(model, {{38, 22, 8, 8, 8}, {6, 6}}, o);
     EXPECT_EQ(again[0].frac, out[0].frac);
   }
+}
+
+TEST(Training, PlateauScheduleCutsOnlyAfterPatienceRunsOut) {
+  PlateauSchedule p;
+  p.patience = 2;
+  EXPECT_DOUBLE_EQ(p.step(1.0), 1e-3);   // first value is the best so far
+  EXPECT_DOUBLE_EQ(p.step(0.9), 1e-3);   // improving
+  EXPECT_DOUBLE_EQ(p.step(0.95), 1e-3);  // 1 bad epoch
+  EXPECT_DOUBLE_EQ(p.step(0.95), 1e-3);  // 2
+  EXPECT_NEAR(p.step(0.95), 6e-4, 1e-15);  // 3 > patience: cut
+  for (int i = 0; i < 100; ++i) p.step(1.0);
+  EXPECT_DOUBLE_EQ(p.lr, 1e-4);  // floor
+  PlateauSchedule q;
+  for (int i = 0; i < 50; ++i) q.step(1.0 - 0.01 * i);  // always improving: never cut
+  EXPECT_DOUBLE_EQ(q.lr, 1e-3);
 }

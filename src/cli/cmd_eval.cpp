@@ -5,6 +5,7 @@
 // Unreadable predictions are reported per record and count as invalid.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -18,7 +19,7 @@ namespace {
 
 struct EvalCspCli {
   std::string pred, gt, protocol = "diffcsp";
-  bool json = false;
+  bool json = false, only_predicted = false;
   int threads = 0;
   CspEvalOptions o;
 };
@@ -64,6 +65,9 @@ void run_eval_csp(EvalCspCli& c) {
     else tasks[it->second].predictions.emplace_back(pred.records[i].structure);
   }
   if (unknown) fmt::print(stderr, "warning: {} predictions name a material_id that is not in {}\n", unknown, c.gt);
+  if (c.only_predicted)
+    tasks.erase(std::remove_if(tasks.begin(), tasks.end(), [](const CspTask& t) { return t.predictions.empty(); }),
+                tasks.end());
   const CspResult r = evaluate_csp(tasks, c.o);
   auto opt = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
   nlohmann::ordered_json j;
@@ -108,6 +112,8 @@ void add_eval_command(CLI::App& app) {
   csp->add_option("--ltol", c->o.matcher.ltol, "StructureMatcher length tolerance")->capture_default_str();
   csp->add_option("--angle-tol", c->o.matcher.angle_tol, "StructureMatcher angle tolerance")->capture_default_str();
   csp->add_option("--threads", c->threads, "threads (0: all cores)")->capture_default_str();
+  csp->add_flag("--only-predicted", c->only_predicted,
+                "score only ground-truth crystals that have a prediction (a partial run); default: all");
   csp->add_flag("--json", c->json, "one JSON object");
   csp->callback([c] { run_eval_csp(*c); });
 }

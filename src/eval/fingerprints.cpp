@@ -19,7 +19,9 @@ namespace {
 constexpr double kPi = 3.14159265358979323846;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-Vec3 scaled(const Vec3& a, double s) { return {a[0] * s, a[1] * s, a[2] * s}; }
+// a / s component-wise (numpy's division, not a multiplication by 1/s: the
+// order parameters compare angles with thresholds, so last bits matter).
+Vec3 over(const Vec3& a, double s) { return {a[0] / s, a[1] / s, a[2] / s}; }
 
 // ---------------------------------------------------------------------------
 // Voronoi cell of one site (pymatgen VoronoiNN with scipy's qhull).
@@ -75,7 +77,7 @@ class ConvexCell {
   // Cuts the cell with the half-space x·u <= h (u unit); the new face gets `id`.
   void clip(const Vec3& p, int id) {
     const double pn = norm(p);
-    const Vec3 u = scaled(p, 1.0 / pn);
+    const Vec3 u = over(p, pn);
     const double h = 0.5 * pn;
     bool any_out = false;
     for (const auto& f : faces_) {
@@ -122,7 +124,7 @@ class ConvexCell {
         }
         if ((sa < -kPlaneEps && sb > kPlaneEps) || (sa > kPlaneEps && sb < -kPlaneEps)) {
           const double t = sa / (sa - sb);
-          const Vec3 x = a + scaled(b - a, t);
+          const Vec3 x = a + t * (b - a);
           out.push_back(x);
           cap.push_back(x);
         }
@@ -145,15 +147,15 @@ class ConvexCell {
     if (pts.size() < 3) return;
     Vec3 c{0, 0, 0};
     for (const auto& x : pts) c = c + x;
-    c = scaled(c, 1.0 / pts.size());
+    c = over(c, double(pts.size()));
     Vec3 e1{0, 0, 0};
     for (const auto& x : pts) {
       Vec3 d = x - c;
-      d = d - scaled(u, dot(d, u));
+      d = d - dot(d, u) * u;
       if (norm(d) > norm(e1)) e1 = d;
     }
     if (norm(e1) < kPlaneEps) return;
-    e1 = scaled(e1, 1.0 / norm(e1));
+    e1 = over(e1, norm(e1));
     const Vec3 e2 = cross(u, e1);
     std::vector<std::pair<double, Vec3>> ordered;
     for (const auto& x : pts) ordered.push_back({std::atan2(dot(x - c, e2), dot(x - c, e1)), x});
@@ -204,6 +206,7 @@ std::vector<Candidate> sites_in_sphere(const Structure& s, std::size_t center, d
   for (int i = 0; i < 3; ++i) reach[i] = cutoff * std::sqrt(inv[0][i] * inv[0][i] + inv[1][i] * inv[1][i] + inv[2][i] * inv[2][i]);
   std::vector<Candidate> out;
   const double c2 = cutoff * cutoff;
+  const Vec3 origin = vecmat(s.frac[center], L);
   for (std::size_t j = 0; j < s.size(); ++j) {
     const Vec3 d = s.frac[j] - s.frac[center];
     std::array<int, 3> lo{}, hi{};
@@ -214,8 +217,9 @@ std::vector<Candidate> sites_in_sphere(const Structure& s, std::size_t center, d
     for (int a = lo[0]; a <= hi[0]; ++a)
       for (int b = lo[1]; b <= hi[1]; ++b)
         for (int c = lo[2]; c <= hi[2]; ++c) {
-          const Vec3 f{d[0] + a, d[1] + b, d[2] + c};
-          const Vec3 x = vecmat(f, L);
+          // As pymatgen: Cartesian image position minus the centre's (the
+          // last bits matter where an order parameter has a threshold).
+          const Vec3 x = vecmat(Vec3{s.frac[j][0] + a, s.frac[j][1] + b, s.frac[j][2] + c}, L) - origin;
           const double r2 = dot(x, x);
           if (r2 > c2 || r2 < 1e-16) continue;
           out.push_back({j, {a, b, c}, x, std::sqrt(r2)});
@@ -373,25 +377,56 @@ const std::vector<std::vector<OpSpec>>& motif_ops() {
 
 double clamp1(double x) { return std::max(-1.0, std::min(x, 1.0)); }
 
-// Legendre polynomial P_l(x), l = 2, 4, 6.
-double legendre(int l, double x) {
-  const double x2 = x * x;
-  if (l == 2) return 0.5 * (3 * x2 - 1);
-  if (l == 4) return (35 * x2 * x2 - 30 * x2 + 3) / 8;
-  return (231 * x2 * x2 * x2 - 315 * x2 * x2 + 105 * x2 - 5) / 16;
-}
-
-// Steinhardt's q_l = sqrt(4π/(2l+1) Σ_m |⟨Y_lm⟩|²), written with the addition
-// theorem: q_l² = (1/N²) Σ_ij P_l(cos γ_ij).
+// Steinhardt's bond-orientational order q_l = sqrt(4π/(2l+1) Σ_m |⟨Y_lm⟩|²),
+// as a sum of squares (no cancellation near 0, like pymatgen's get_q2/4/6).
+// With u the unit bond vectors, P_l^m(cos θ) e^{imφ} = ±(u_x + i u_y)^m ·
+// d^m P_l/dx^m (u_z), so no angles are needed; |Y_l,-m| = |Y_lm|.
 double steinhardt_q(int l, const std::vector<Vec3>& u) {
+  // Coefficients of the Legendre polynomial P_l (Bonnet's recursion; the
+  // values are dyadic rationals, exact in double).
+  std::vector<double> prev(l + 1, 0.0), cur(l + 1, 0.0);
+  prev[0] = 1;  // P_0
+  cur[1] = 1;   // P_1
+  for (int n = 1; n < l; ++n) {
+    std::vector<double> next(l + 1, 0.0);
+    for (int k = 0; k <= l; ++k) {
+      if (k > 0) next[k] += (2 * n + 1) * cur[k - 1];
+      next[k] -= n * prev[k];
+      next[k] /= (n + 1);
+    }
+    prev = cur;
+    cur = next;
+  }
   const std::size_t n = u.size();
   double acc = 0;
-  for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t j = 0; j < n; ++j) acc += legendre(l, clamp1(dot(u[i], u[j])));
-  return std::sqrt(std::max(0.0, acc) / double(n * n));
+  std::vector<double> deriv = cur;  // d^m P_l / dx^m, m = 0, 1, ...
+  double fact_ratio = 1;            // (l - m)! / (l + m)!
+  for (int m = 0; m <= l; ++m) {
+    if (m > 0) {
+      for (int k = 0; k + 1 <= l; ++k) deriv[k] = (k + 1) * deriv[k + 1];
+      deriv[l] = 0;
+      fact_ratio /= double(l + m) * double(l - m + 1);
+    }
+    double re = 0, im = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      double poly = 0;
+      for (int k = l; k >= 0; --k) poly = poly * u[i][2] + deriv[k];
+      double pr = 1, pi = 0;  // (u_x + i u_y)^m
+      for (int t = 0; t < m; ++t) {
+        const double r = pr * u[i][0] - pi * u[i][1];
+        pi = pr * u[i][1] + pi * u[i][0];
+        pr = r;
+      }
+      re += poly * pr;
+      im += poly * pi;
+    }
+    acc += (m == 0 ? 1.0 : 2.0) * fact_ratio * (re * re + im * im);
+  }
+  return std::sqrt(acc / double(n * n));
 }
 
-Vec3 gramschmidt(const Vec3& v, const Vec3& u) { return v - scaled(u, dot(v, u) / dot(u, u)); }
+// pymatgen's gramschmidt: the part of v orthogonal to u.
+Vec3 gramschmidt(const Vec3& v, const Vec3& u) { return v - (dot(v, u) / dot(u, u)) * u; }
 
 bool is_max_type(Op t) {
   switch (t) {
@@ -421,7 +456,7 @@ double order_parameter(const OpSpec& spec, const std::vector<Vec3>& r) {
   std::vector<Vec3> u(n);
   for (std::size_t j = 0; j < n; ++j) {
     dist[j] = norm(r[j]);
-    u[j] = scaled(r[j], 1.0 / dist[j]);
+    u[j] = over(r[j], dist[j]);
   }
   if (t == Op::kSglBd) {
     if (n == 1) return 1.0;
@@ -453,7 +488,7 @@ double order_parameter(const OpSpec& spec, const std::vector<Vec3>& r) {
       if (norm(xaxis) < kVerySmall) {
         flag_xaxis = true;
       } else {
-        xaxis = scaled(xaxis, 1.0 / norm(xaxis));
+        xaxis = over(xaxis, norm(xaxis));
         flag_xaxis = false;
       }
       // j-i-k angle.
@@ -511,7 +546,7 @@ double order_parameter(const OpSpec& spec, const std::vector<Vec3>& r) {
           bool flag_xtwoaxis = true;
           double phi = 0;
           if (l >= kVerySmall) {
-            phi = std::acos(clamp1(dot(scaled(xtwo, 1.0 / l), xaxis)));
+            phi = std::acos(clamp1(dot(over(xtwo, l), xaxis)));
             flag_xtwoaxis = false;
           }
           if (is_bipyr_like(t) || t == Op::kSeeSawRect) {  // south pole
@@ -725,6 +760,14 @@ CrystalNNData crystalnn_data(const Structure& s, std::size_t site, const Crystal
   }
   if (1.0 - total > 0) out.cn_weights[0] = 1.0 - total;
   return out;
+}
+
+double motif_order_parameter(int cn, const std::string& motif, const std::vector<Vec3>& offsets) {
+  const auto& ops = motif_ops();
+  if (cn >= 1 && cn <= 12)
+    for (const auto& spec : ops[cn])
+      if (motif == spec.label) return order_parameter(spec, offsets);
+  throw Error("no order parameter '" + motif + "' for CN " + std::to_string(cn) + " in matminer's \"ops\" preset");
 }
 
 const std::vector<std::string>& crystalnn_fingerprint_labels() {

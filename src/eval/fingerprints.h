@@ -76,6 +76,14 @@ struct CrystalNNData {
 };
 CrystalNNData crystalnn_data(const Structure& s, std::size_t site, const CrystalNNOptions& options = {});
 
+/// One order parameter of the "ops" preset, by matminer's motif name and the
+/// CN it belongs to (`motif_order_parameter(6, "octahedral", offsets)`), for
+/// neighbours at `offsets` (Cartesian, from the centre); pymatgen's None (too
+/// few neighbours) is 0, as matminer uses it. The "body-centered cubic" value,
+/// like pymatgen's, depends on the order of the neighbours. Throws Error for an
+/// unknown motif.
+double motif_order_parameter(int cn, const std::string& motif, const std::vector<Vec3>& offsets);
+
 /// matminer `CrystalNNFingerprint.featurize(s, site)` ("ops" preset): 61 numbers.
 std::vector<double> crystalnn_site_fingerprint(const Structure& s, std::size_t site,
                                                const CrystalNNOptions& options = {});

@@ -1,5 +1,7 @@
 #include "train/trainer.h"
 
+#include "train/plateau.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -256,13 +258,13 @@ TrainSummary train_csp(const TrainOptions& o) {
     st.last_val = val_loss;
     // Plateau schedule on the validation loss (train loss when no val set).
     const double monitored = std::isfinite(val_loss) ? val_loss : st.last_train;
-    if (monitored < st.best_val - 1e-4 * std::fabs(st.best_val)) {
-      st.best_val = monitored;
-      st.bad_epochs = 0;
-    } else if (++st.bad_epochs > o.plateau_patience) {
-      st.lr = std::max(o.min_lr, st.lr * o.plateau_factor);
+    PlateauSchedule plateau{o.plateau_factor, o.plateau_patience, o.min_lr, 1e-4, st.lr, st.best_val, st.bad_epochs};
+    const double new_lr = plateau.step(monitored);
+    st.best_val = plateau.best;
+    st.bad_epochs = plateau.bad_epochs;
+    if (new_lr != st.lr) {
+      st.lr = new_lr;
       set_lr(opt, st.lr);
-      st.bad_epochs = 0;
     }
     const double rate = seen / epoch_secs;
     const double total_secs = std::chrono::duration<double>(Clock::now() - session_start).count();
