@@ -21,6 +21,7 @@
 #include "ml/runtime.h"
 #include "model/model_file.h"
 #include "sample/sampler.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/file_io.h"
 
@@ -65,13 +66,6 @@ std::vector<int> species_for_formula(const SampleCli& c) {
   for (int zz : reduced.elements_by_electronegativity())
     species.insert(species.end(), static_cast<std::size_t>(std::lround(reduced.amount(zz))) * z, zz);
   return species;
-}
-
-std::string now_iso() {
-  std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
 }
 
 void run_sample(const SampleCli& c, const std::string& command_line) {
@@ -142,7 +136,7 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
       {"seconds", report.seconds},
       {"threads", torch::get_num_threads()},
       {"device", c.device},
-      {"finished", now_iso()},
+      {"finished", now_iso8601()},
       {"xtaldiff_version", XTALDIFF_VERSION}};
   write_file_atomic(c.out + "/manifest.json", manifest.dump(2) + "\n");
   if (!c.quiet)

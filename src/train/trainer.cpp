@@ -17,6 +17,7 @@
 #include "io/formats.h"
 #include "ml/runtime.h"
 #include "model/model_file.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/strings.h"
 
@@ -52,13 +53,6 @@ std::string format_duration(double seconds) {
   char buf[32];
   if (s >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", s / 3600, (s / 60) % 60);
   else std::snprintf(buf, sizeof buf, "%ldm%02lds", s / 60, s % 60);
-  return buf;
-}
-
-std::string now_iso() {
-  std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
   return buf;
 }
 
@@ -156,7 +150,7 @@ TrainSummary train_csp(const TrainOptions& o) {
                              {"seed", o.seed},
                              {"threads", threads},
                              {"device", o.device},
-                             {"started", now_iso()},
+                             {"started", now_iso8601()},
                              {"commands", nlohmann::json::array({o.command_line})}};
   if (o.resume && std::filesystem::exists(ckpt_path)) {
     LoadedModel loaded = load_model_file(ckpt_path);
@@ -202,7 +196,7 @@ TrainSummary train_csp(const TrainOptions& o) {
     s.metadata["hours"] = st.hours;
     s.metadata["final_train_loss"] = st.last_train;
     s.metadata["final_val_loss"] = st.last_val;
-    s.metadata["saved"] = now_iso();
+    s.metadata["saved"] = now_iso8601();
     s.trainer = st.to_json();
     save_model_file(path, model, &ema, s, with_optimizer ? &opt : nullptr);
   };
