@@ -246,16 +246,26 @@ std::vector<VoronoiFace> voronoi_faces(const Structure& s, std::size_t site, dou
   max_cutoff += 0.01;
   while (true) {
     const auto cands = sites_in_sphere(s, site, cutoff);
-    ConvexCell cell(4 * cutoff + 1);
-    double rmax = cell.max_vertex_radius();
-    for (std::size_t i = 0; i < cands.size(); ++i) {
-      if (0.5 * cands[i].dist > rmax + kPlaneEps) break;  // no farther plane can cut
-      cell.clip(cands[i].offset, static_cast<int>(i));
-      rmax = cell.max_vertex_radius();
+    // qhull's cell is open only when the site lies on the hull of the points;
+    // a closed cell may still reach far beyond the cutoff (a surface site of
+    // a slab, whose faces toward the vacuum close only at the far points).
+    // So a box that survives the clipping is tried again far larger (a small
+    // box first: its vertices keep the usual cells exact to the last bits).
+    ConvexCell cell(1);
+    bool open = true;
+    for (double box : {4 * cutoff + 1, 1e6}) {
+      cell = ConvexCell(box);
+      double rmax = cell.max_vertex_radius();
+      for (std::size_t i = 0; i < cands.size(); ++i) {
+        if (0.5 * cands[i].dist > rmax + kPlaneEps) break;  // no farther plane can cut
+        cell.clip(cands[i].offset, static_cast<int>(i));
+        rmax = cell.max_vertex_radius();
+      }
+      open = false;
+      for (const auto& f : cell.faces())
+        if (f.id < 0) open = true;
+      if (!open) break;
     }
-    bool open = false;
-    for (const auto& f : cell.faces())
-      if (f.id < 0) open = true;
     if (!open) {
       std::vector<VoronoiFace> out;
       for (const auto& f : cell.faces()) out.push_back({cands[f.id], solid_angle(f.verts), polygon_area(f.verts)});

@@ -22,7 +22,12 @@
 /// built here by clipping a box with the bisector planes of every periodic
 /// image within the search cutoff (what scipy's Voronoi of those points gives
 /// for the central cell; the cutoff doubles when the cell is open, as in
-/// pymatgen's VoronoiNN). METRICS.md ("De novo generation") states the metric;
+/// pymatgen's VoronoiNN). Agreement with pymatgen is ~1e-14 except for one
+/// feature, "body-centered cubic CN_8": pymatgen's bcc parameter depends on
+/// the order of equal-weight neighbours and flips sign for perpendicular ones,
+/// so its value there follows qhull's rounding noise (it even differs between
+/// symmetry-equivalent sites); we differ by up to ~0.004 on 2 of 8388 shipped
+/// crystals. METRICS.md ("De novo generation") states the metric;
 /// tools/make_fingerprint_fixtures.py transcribes the Python and writes the
 /// fixtures tests/test_fingerprints.cpp compares with.
 #pragma once
@@ -53,9 +58,10 @@ struct CrystalNNOptions {
   double search_cutoff = 7.0;         ///< Å, first radius for Voronoi candidates
 };
 
-/// One CrystalNN neighbour: the site index, its periodic image, its position
-/// relative to the central site (Cartesian Å) and its final weight (rounded to
-/// 3 decimals as pymatgen does).
+/// One CrystalNN neighbour: the site index, its periodic image (the
+/// neighbour sits at (frac[site] + image)·L, the centre at frac[centre]·L,
+/// fractional coordinates in [0, 1)), its position relative to the centre
+/// (Cartesian Å) and its final weight (rounded to 3 decimals as pymatgen does).
 struct CrystalNNNeighbor {
   std::size_t site = 0;
   std::array<int, 3> image{};
