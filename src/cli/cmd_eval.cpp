@@ -11,6 +11,7 @@
 
 #include "cli/commands.h"
 #include "eval/csp_metrics.h"
+#include "eval/gen_metrics.h"
 #include "io/formats.h"
 #include "util/error.h"
 
@@ -98,6 +99,60 @@ void run_eval_csp(EvalCspCli& c) {
   if (r.crystals_without_prediction) fmt::print("  {} ground-truth crystals had no prediction\n", r.crystals_without_prediction);
 }
 
+struct EvalGenCli {
+  std::string samples, ref, train, dataset;
+  bool json = false;
+  GenEvalOptions o;
+};
+
+std::vector<Structure> structures_of(const std::string& path, bool lenient) {
+  ReadOptions ro;
+  ro.overlap_tolerance = 0;
+  ro.keep_going = lenient;
+  if (lenient) ro.cif.merge_tolerance = 1e-6;
+  Dataset d = read_structures(path, ro);
+  for (const auto& [idx, msg] : d.errors) fmt::print(stderr, "warning: unreadable sample (counted invalid): {}\n", msg);
+  std::vector<Structure> out;
+  for (auto& r : d.records) out.push_back(std::move(r.structure));
+  return out;
+}
+
+void run_eval_gen(EvalGenCli& c) {
+  if (!c.dataset.empty()) c.o.cutoffs = CoverageCutoffs::for_dataset(c.dataset);
+  const auto gen = structures_of(c.samples, true);
+  const auto ref = structures_of(c.ref, false);
+  std::vector<Structure> train;
+  if (!c.train.empty()) train = structures_of(c.train, false);
+  const GenResult r = evaluate_generation(gen, ref, c.train.empty() ? nullptr : &train, c.o);
+  nlohmann::ordered_json j;
+  j["n"] = r.n;
+  j["struct_validity"] = r.struct_validity;
+  j["comp_validity"] = r.comp_validity;
+  j["validity"] = r.validity;
+  j["cov_recall"] = r.cov_recall;
+  j["cov_precision"] = r.cov_precision;
+  j["wdist_density"] = r.wdist_density;
+  j["wdist_num_elems"] = r.wdist_num_elems;
+  j["uniqueness"] = r.uniqueness;
+  if (r.novelty) j["novelty"] = *r.novelty;
+  j["property_samples"] = r.property_samples;
+  j["seed"] = c.o.seed;
+  j["cov_cutoffs"] = {c.o.cutoffs.structure, c.o.cutoffs.composition};
+  if (c.json) {
+    fmt::print("{}\n", j.dump());
+    return;
+  }
+  fmt::print("generation metrics, {} samples (reference {}: {} crystals)\n", r.n, c.ref, ref.size());
+  fmt::print("  validity      structural {:.2f} %, compositional {:.2f} %, both {:.2f} %\n", 100 * r.struct_validity,
+             100 * r.comp_validity, 100 * r.validity);
+  fmt::print("  coverage      COV-R {:.2f} %, COV-P {:.2f} % (cutoffs {} / {})\n", 100 * r.cov_recall,
+             100 * r.cov_precision, c.o.cutoffs.structure, c.o.cutoffs.composition);
+  fmt::print("  Wasserstein   density {:.4f}, #elements {:.4f} ({} valid samples, seed {})\n", r.wdist_density,
+             r.wdist_num_elems, r.property_samples, c.o.seed);
+  fmt::print("  uniqueness    {:.2f} %\n", 100 * r.uniqueness);
+  if (r.novelty) fmt::print("  novelty       {:.2f} %\n", 100 * *r.novelty);
+}
+
 }  // namespace
 
 void add_eval_command(CLI::App& app) {
@@ -116,6 +171,18 @@ void add_eval_command(CLI::App& app) {
                 "score only ground-truth crystals that have a prediction (a partial run); default: all");
   csp->add_flag("--json", c->json, "one JSON object");
   csp->callback([c] { run_eval_csp(*c); });
+
+  auto g = std::make_shared<EvalGenCli>();
+  CLI::App* gen = eval->add_subcommand("gen", "Validity, coverage, property distances, uniqueness, novelty of generated crystals");
+  gen->add_option("--samples", g->samples, "generated structures (any format; unreadable records count invalid)")->required();
+  gen->add_option("--ref", g->ref, "reference set (the test split)")->required();
+  gen->add_option("--train", g->train, "training set, for novelty");
+  gen->add_option("--dataset", g->dataset, "coverage cutoffs of perov_5, carbon_24 or mp_20 (default: mp_20's 0.4 / 10)");
+  gen->add_option("--n-property", g->o.n_property, "valid samples drawn for the Wasserstein distances")->capture_default_str();
+  gen->add_option("--seed", g->o.seed, "seed of that draw")->capture_default_str();
+  gen->add_option("--threads", g->o.threads, "threads (0: all cores)")->capture_default_str();
+  gen->add_flag("--json", g->json, "one JSON object");
+  gen->callback([g] { run_eval_gen(*g); });
 }
 
 }  // namespace xtaldiff::cli
