@@ -32,4 +32,19 @@ TEST(GenMetrics, TestSplitAgainstItself) {
   EXPECT_NEAR(*r.novelty, 0.0, 1e-12);  // every sample is in "training"
   EXPECT_LT(r.struct_validity, 1.0);    // the empty one
   EXPECT_LT(r.wdist_density, 0.02);     // same distribution up to one duplicate
+  EXPECT_FALSE(r.stability.has_value());
+}
+
+TEST(GenMetrics, StabilityAndSun) {
+  const Dataset d = read_cdvae_csv(std::string(XTALDIFF_DATA_DIR) + "/datasets/perov_5/test.csv.gz");
+  std::vector<Structure> gen{d.records[0].structure, d.records[1].structure, d.records[1].structure,
+                             d.records[2].structure};
+  const std::vector<Structure> train{d.records[2].structure};
+  GenEvalOptions o;
+  o.e_above_hull = {0.05, 0.0, 0.0, 0.02};
+  o.e_above_hull[0] = 0.5;  // unstable
+  const GenResult r = evaluate_generation(gen, gen, &train, o);
+  EXPECT_DOUBLE_EQ(*r.stability, 0.75);
+  // stable ∧ unique ∧ novel: only sample 1 (sample 2 repeats it, 3 is in training, 0 unstable).
+  EXPECT_DOUBLE_EQ(*r.sun, 0.25);
 }

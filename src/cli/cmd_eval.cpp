@@ -100,7 +100,7 @@ void run_eval_csp(EvalCspCli& c) {
 }
 
 struct EvalGenCli {
-  std::string samples, ref, train, dataset;
+  std::string samples, ref, train, dataset, energy_column = "e_above_hull";
   bool json = false;
   GenEvalOptions o;
 };
@@ -119,7 +119,19 @@ std::vector<Structure> structures_of(const std::string& path, bool lenient) {
 
 void run_eval_gen(EvalGenCli& c) {
   if (!c.dataset.empty()) c.o.cutoffs = CoverageCutoffs::for_dataset(c.dataset);
-  const auto gen = structures_of(c.samples, true);
+  std::vector<Structure> gen;
+  {
+    ReadOptions ro;
+    ro.overlap_tolerance = 0;
+    ro.keep_going = true;
+    ro.cif.merge_tolerance = 1e-6;
+    Dataset d = read_structures(c.samples, ro);
+    for (const auto& [idx, msg] : d.errors) fmt::print(stderr, "warning: unreadable sample (counted invalid): {}\n", msg);
+    if (auto col = d.column(c.energy_column)) {
+      for (std::size_t i = 0; i < d.size(); ++i) c.o.e_above_hull.push_back(d.number(i, *col).value_or(NAN));
+    }
+    for (auto& r : d.records) gen.push_back(std::move(r.structure));
+  }
   const auto ref = structures_of(c.ref, false);
   std::vector<Structure> train;
   if (!c.train.empty()) train = structures_of(c.train, false);
@@ -135,6 +147,8 @@ void run_eval_gen(EvalGenCli& c) {
   j["wdist_num_elems"] = r.wdist_num_elems;
   j["uniqueness"] = r.uniqueness;
   if (r.novelty) j["novelty"] = *r.novelty;
+  if (r.stability) j["stability"] = *r.stability;
+  if (r.sun) j["sun"] = *r.sun;
   j["property_samples"] = r.property_samples;
   j["seed"] = c.o.seed;
   j["cov_cutoffs"] = {c.o.cutoffs.structure, c.o.cutoffs.composition};
@@ -151,6 +165,10 @@ void run_eval_gen(EvalGenCli& c) {
              r.wdist_num_elems, r.property_samples, c.o.seed);
   fmt::print("  uniqueness    {:.2f} %\n", 100 * r.uniqueness);
   if (r.novelty) fmt::print("  novelty       {:.2f} %\n", 100 * *r.novelty);
+  if (r.stability)
+    fmt::print("  stable        {:.2f} % (column {} ≤ {} eV/atom)\n", 100 * *r.stability, c.energy_column,
+               c.o.stability_threshold);
+  if (r.sun) fmt::print("  S.U.N.        {:.2f} %\n", 100 * *r.sun);
 }
 
 }  // namespace
@@ -181,6 +199,10 @@ void add_eval_command(CLI::App& app) {
   gen->add_option("--n-property", g->o.n_property, "valid samples drawn for the Wasserstein distances")->capture_default_str();
   gen->add_option("--seed", g->o.seed, "seed of that draw")->capture_default_str();
   gen->add_option("--threads", g->o.threads, "threads (0: all cores)")->capture_default_str();
+  gen->add_option("--energy-column", g->energy_column,
+                  "column of the samples with the energy above hull (eV/atom) for stability and S.U.N.")
+      ->capture_default_str();
+  gen->add_option("--stability-threshold", g->o.stability_threshold, "eV/atom")->capture_default_str();
   gen->add_flag("--json", g->json, "one JSON object");
   gen->callback([g] { run_eval_gen(*g); });
 }

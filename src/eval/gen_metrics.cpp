@@ -209,6 +209,20 @@ GenResult evaluate_generation(const std::vector<Structure>& gen, const std::vect
       novel[i] = !known;
     });
     r.novelty = double(std::count(novel.begin(), novel.end(), true)) / r.n;
+    if (!o.e_above_hull.empty()) {
+      std::size_t sun = 0;
+      for (std::size_t i = 0; i < gen.size(); ++i)
+        sun += unique[i] && novel[i] && o.e_above_hull[i] <= o.stability_threshold;
+      r.sun = double(sun) / r.n;
+    }
+  }
+  if (!o.e_above_hull.empty()) {
+    if (o.e_above_hull.size() != gen.size())
+      throw Error("energies given for " + std::to_string(o.e_above_hull.size()) + " of " + std::to_string(gen.size()) +
+                  " generated crystals");
+    std::size_t stable = 0;
+    for (double e : o.e_above_hull) stable += e <= o.stability_threshold;  // NaN compares false
+    r.stability = double(stable) / r.n;
   }
   return r;
 }

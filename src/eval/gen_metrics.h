@@ -29,6 +29,10 @@ struct GenEvalOptions {
   std::size_t n_property = 1000;  ///< valid samples drawn for the Wasserstein distances
   uint64_t seed = 42;
   int threads = 0;
+  /// Energy above the convex hull (eV/atom) of each generated crystal, from
+  /// DFT or a learned model (NaN: unknown → not stable). Empty: no S.U.N.
+  std::vector<double> e_above_hull;
+  double stability_threshold = 0.1;  ///< eV/atom
 };
 
 struct GenResult {
@@ -38,6 +42,8 @@ struct GenResult {
   double wdist_density = 0, wdist_num_elems = 0;
   double uniqueness = 0;
   std::optional<double> novelty;  ///< when a training set is given
+  std::optional<double> stability;  ///< share with e_above_hull ≤ threshold (when energies are given)
+  std::optional<double> sun;        ///< stable ∧ unique ∧ novel share (energies and training set given)
   std::size_t property_samples = 0;
 };
 
