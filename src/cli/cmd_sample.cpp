@@ -164,7 +164,7 @@ void add_sample_command(CLI::App& app) {
   cmd->add_option("--limit", c->limit, "only the first N rows of --from");
   cmd->add_option("--out", c->out, "output folder")->required();
   cmd->add_option("--steps", c->steps, "time steps (default: the model's T)");
-  cmd->add_option("--sampler", c->sampler, "pc, ancestral or ode")->capture_default_str();
+  cmd->add_option("--sampler", c->sampler, "pc, ancestral, ode or heun")->capture_default_str();
   cmd->add_option("--step-lr", c->step_lr, "Langevin corrector step (default: the model's)");
   cmd->add_option("--seed", c->seed, "random seed")->capture_default_str();
   cmd->add_option("--device", c->device, "cpu or cuda")->capture_default_str();

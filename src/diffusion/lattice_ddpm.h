@@ -23,7 +23,10 @@ class LatticeDdpm {
   /// standard normal noise (ignored when s = 0).
   torch::Tensor step_ancestral(const torch::Tensor& lt, const torch::Tensor& eps_pred, int t, int s,
                                const torch::Tensor& z) const;
-  /// Deterministic DDIM step t → s.
+  /// Deterministic DDIM step t → s. DDIM is Euler's method for the
+  /// probability-flow ODE in y = L/sqrt(ᾱ) against ς = sqrt((1 − ᾱ)/ᾱ),
+  /// where dy/dς = ε̂; a Heun step averages ε̂ at both ends and takes this
+  /// step with the average.
   torch::Tensor step_ddim(const torch::Tensor& lt, const torch::Tensor& eps_pred, int t, int s) const;
 
  private:

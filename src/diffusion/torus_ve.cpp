@@ -45,9 +45,16 @@ torch::Tensor TorusVe::step_corrector(const torch::Tensor& x, const torch::Tenso
   return frac_mod1(x - step * std::sqrt(schedule_.lambda[t]) * pred + std::sqrt(2 * step) * z);
 }
 
+torch::Tensor TorusVe::ode_slope(const torch::Tensor& pred, int t) const {
+  return (schedule_.sigma[t] * std::sqrt(schedule_.lambda[t])) * pred;
+}
+
+torch::Tensor TorusVe::step_with_slope(const torch::Tensor& x, const torch::Tensor& slope, int t, int s) const {
+  return frac_mod1(x + (schedule_.sigma[s] - schedule_.sigma[t]) * slope);
+}
+
 torch::Tensor TorusVe::step_ode(const torch::Tensor& x, const torch::Tensor& pred, int t, int s) const {
-  const double st = schedule_.sigma[t], ss = schedule_.sigma[s];
-  return frac_mod1(x - 0.5 * (st * st - ss * ss) * std::sqrt(schedule_.lambda[t]) * pred);
+  return step_with_slope(x, ode_slope(pred, t), t, s);
 }
 
 }  // namespace xtaldiff

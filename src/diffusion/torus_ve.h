@@ -5,7 +5,10 @@
 /// so −ŝ·sqrt(λ_t) estimates the score. Steps between any two times:
 ///  - predictor (reverse VE SDE, ancestral form),
 ///  - corrector (annealed Langevin, step step_lr·(σ_t/σ_1)²),
-///  - probability-flow ODE (Euler in σ²).
+///  - probability-flow ODE dx/dσ = −σ ∇log p = σ sqrt(λ_σ) ŝ, stepped in σ
+///    (the VE form of DDIM: the step to σ = 0 is exactly Tweedie's
+///    denoiser x + σ² ∇log p, where Euler in σ² would remove half of it);
+///    `ode_slope` exposes the slope for higher-order (Heun) steps.
 #pragma once
 
 #include "diffusion/schedules.h"
@@ -30,6 +33,10 @@ class TorusVe {
   torch::Tensor step_corrector(const torch::Tensor& x, const torch::Tensor& pred, int t, double step_lr,
                                const torch::Tensor& z) const;
   torch::Tensor step_ode(const torch::Tensor& x, const torch::Tensor& pred, int t, int s) const;
+  /// dx/dσ at time t from the network output.
+  torch::Tensor ode_slope(const torch::Tensor& pred, int t) const;
+  /// x + (σ_s − σ_t)·slope, wrapped.
+  torch::Tensor step_with_slope(const torch::Tensor& x, const torch::Tensor& slope, int t, int s) const;
 
  private:
   GeometricSigmaSchedule schedule_;

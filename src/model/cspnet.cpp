@@ -43,11 +43,12 @@ CspNetOptions CspNetOptions::preset(const std::string& name) {
 }
 
 EdgeIndex EdgeIndex::fully_connected(const std::vector<int64_t>& counts, const torch::Device& device) {
-  int64_t e = 0, n = 0;
+  int64_t pairs = 0, n = 0;
   for (int64_t c : counts) {
-    e += c * c;
+    pairs += c * (c - 1) / 2;
     n += c;
   }
+  const int64_t e = 2 * pairs + n;
   auto src = torch::empty({e}, torch::kInt64), dst = torch::empty({e}, torch::kInt64);
   auto crystal = torch::empty({e}, torch::kInt64);
   auto inv = torch::empty({n, 1}, torch::kFloat32);
@@ -58,15 +59,20 @@ EdgeIndex EdgeIndex::fully_connected(const std::vector<int64_t>& counts, const t
     const int64_t m = counts[b];
     for (int64_t i = 0; i < m; ++i) {
       iv[offset + i][0] = 1.0f / static_cast<float>(m);
-      for (int64_t j = 0; j < m; ++j, ++k) {
-        s[k] = offset + i;
-        d[k] = offset + j;
-        c[k] = static_cast<int64_t>(b);
+      const int64_t self = 2 * pairs + offset + i;
+      s[self] = d[self] = offset + i;
+      c[self] = static_cast<int64_t>(b);
+      for (int64_t j = i + 1; j < m; ++j, ++k) {
+        s[k] = d[k + pairs] = offset + i;
+        d[k] = s[k + pairs] = offset + j;
+        c[k] = c[k + pairs] = static_cast<int64_t>(b);
       }
     }
     offset += m;
   }
-  return {src.to(device), dst.to(device), crystal.to(device), inv.to(device)};
+  EdgeIndex out{src.to(device), dst.to(device), crystal.to(device), inv.to(device)};
+  out.num_pairs = pairs;
+  return out;
 }
 
 torch::Tensor sinusoidal_time_embedding(const torch::Tensor& t, int dim) {
@@ -91,26 +97,32 @@ CspLayerImpl::CspLayerImpl(int h, int dist_dim, bool layer_norm) : hidden(h), us
   if (use_norm) norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({h})));
 }
 
-torch::Tensor CspLayerImpl::forward(const torch::Tensor& h_in, const torch::Tensor& dist_emb,
-                                    const torch::Tensor& lattice_ips, const EdgeIndex& edges, bool reference) {
+torch::Tensor CspLayerImpl::forward(const torch::Tensor& h_in, const EdgeFeatures& features,
+                                    const torch::Tensor& lattice_ips, const EdgeIndex& edges) {
   const auto h = use_norm ? norm(h_in) : h_in;
   torch::Tensor pre;
-  if (reference) {
+  if (features.full.defined()) {
     pre = edge_in(torch::cat({h.index_select(0, edges.src), h.index_select(0, edges.dst),
-                              lattice_ips.index_select(0, edges.crystal), dist_emb},
+                              lattice_ips.index_select(0, edges.crystal), features.full},
                              1));
   } else {
-    // W·[h_i, h_j, ips, fd] + b = (W_a h)_i + (W_b h)_j + (W_c ips)_crystal + W_d fd + b.
-    const auto& w = edge_in->weight;  // [H, 2H + 9 + D]
+    // W·[h_i, h_j, ips, fd] + b = (W_a h)_i + (W_b h)_j + (W_c ips)_crystal + W_d fd + b,
+    // with W_d fd + b from the pairs i < j (see the file comment).
+    const auto& w = edge_in->weight;  // [H, 2H + 9 + 6F]
     using torch::indexing::Slice;
+    const int64_t f3 = features.pair_sin.size(1);
     auto wa = w.index({Slice(), Slice(0, hidden)});
     auto wb = w.index({Slice(), Slice(hidden, 2 * hidden)});
     auto wc = w.index({Slice(), Slice(2 * hidden, 2 * hidden + 9)});
-    auto wd = w.index({Slice(), Slice(2 * hidden + 9, torch::indexing::None)});
+    auto w_sin = w.index({Slice(), Slice(2 * hidden + 9, 2 * hidden + 9 + f3)});
+    auto w_cos = w.index({Slice(), Slice(2 * hidden + 9 + f3, torch::indexing::None)});
+    auto sin_part = torch::mm(features.pair_sin, w_sin.t());
+    auto cos_part = torch::addmm(edge_in->bias, features.pair_cos, w_cos.t());
+    auto self_row = (edge_in->bias + w_cos.sum(1)).unsqueeze(0).expand({h.size(0), hidden});
+    pre = torch::cat({cos_part + sin_part, cos_part - sin_part, self_row}, 0);
     auto per_node_i = torch::mm(h, wa.t());
     auto per_node_j = torch::mm(h, wb.t());
     auto per_crystal = torch::mm(lattice_ips, wc.t());
-    pre = torch::addmm(edge_in->bias, dist_emb, wd.t());
     pre = pre + per_node_i.index_select(0, edges.src) + per_node_j.index_select(0, edges.dst) +
           per_crystal.index_select(0, edges.crystal);
   }
@@ -156,11 +168,22 @@ DenoiserOutput CspNetImpl::run(const torch::Tensor& t, const torch::Tensor& atom
   auto temb = sinusoidal_time_embedding(t, options.time_dim).to(frac.dtype());
   auto h = torch::cat({atom_embedding(atom_types - 1), temb.index_select(0, crystal_of_atom)}, 1);
   h = atom_time_in(h);
-  auto diff = frac.index_select(0, edges.dst) - frac.index_select(0, edges.src);
-  diff = diff - torch::floor(diff);
-  auto dist_emb = fourier_features(diff, options.num_freqs);
+  EdgeFeatures features;
+  if (reference) {
+    auto diff = frac.index_select(0, edges.dst) - frac.index_select(0, edges.src);
+    features.full = fourier_features(diff - torch::floor(diff), options.num_freqs);
+  } else {
+    using torch::indexing::Slice;
+    auto src = edges.src.index({Slice(0, edges.num_pairs)}), dst = edges.dst.index({Slice(0, edges.num_pairs)});
+    auto diff = frac.index_select(0, dst) - frac.index_select(0, src);
+    diff = diff - torch::floor(diff);
+    auto freqs = 2 * M_PI * torch::arange(options.num_freqs, diff.options());
+    auto args = (diff.unsqueeze(-1) * freqs).reshape({diff.size(0), -1});  // [P, 3F], as fourier_features
+    features.pair_sin = args.sin();
+    features.pair_cos = args.cos();
+  }
   auto ips = torch::bmm(lattice, lattice.transpose(1, 2)).reshape({num_crystals, 9});
-  for (auto& block : blocks) h = block->forward(h, dist_emb, ips, edges, reference);
+  for (auto& block : blocks) h = block->forward(h, features, ips, edges);
   if (options.layer_norm) h = final_norm(h);
   DenoiserOutput out;
   out.coords = coord_out(h);

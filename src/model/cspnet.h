@@ -7,10 +7,16 @@
 /// aggregation. Outputs: per-atom coordinate score (3, invariant) and the
 /// lattice noise M·L from a per-crystal 3×3 M (so it rotates with L).
 ///
-/// Exact speed-up (DESIGN.md): the first edge Linear on [h_i, h_j, ips, fd]
-/// is split into W_a h_i + W_b h_j (once per atom) + W_c ips (once per
-/// crystal) + W_d fd (per edge). `forward_reference` keeps the plain form
-/// for tests.
+/// Exact speed-ups of `forward` (`forward_reference` keeps the plain form
+/// for tests):
+///  - the first edge Linear on [h_i, h_j, ips, fd] is split into W_a h_i +
+///    W_b h_j (once per atom) + W_c ips (once per crystal) + W_d fd;
+///  - W_d fd is computed once per unordered pair: fd(j→i) has the same
+///    cosines and negated sines as fd(i→j), since (x_i − x_j) mod 1 =
+///    1 − (x_j − x_i) mod 1, so with S = W_sin sin, C = W_cos cos + b the
+///    two directions are C + S and C − S; self pairs (all sines 0, cosines
+///    1) share one constant row. That removes (n+1)/(2n) of the largest
+///    per-edge product.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -36,18 +42,30 @@ struct CspNetOptions {
 };
 
 /// Fully connected edge list of a batch: every ordered pair (i, j) of atoms
-/// of the same crystal. Built on the host from the atom counts.
+/// of the same crystal, built on the host from the atom counts. Edge order
+/// (the pair trick of `forward` relies on it): edges [0, P) are the pairs
+/// i < j, edges [P, 2P) the same pairs reversed, edges [2P, 2P + N) the
+/// self pairs, atom by atom.
 struct EdgeIndex {
   torch::Tensor src, dst;   ///< [E] int64
   torch::Tensor crystal;    ///< [E] int64, crystal of each edge
   torch::Tensor inv_count;  ///< [N, 1] float: 1 / atoms in the atom's crystal (mean aggregation)
+  int64_t num_pairs = 0;    ///< P
   static EdgeIndex fully_connected(const std::vector<int64_t>& counts, const torch::Device& device);
+};
+
+/// Fourier features of the edges, in one of two forms: `full` [E, 6F] for
+/// every edge (reference), or `pair_sin`, `pair_cos` [P, 3F] for the pairs
+/// i < j only (fast path).
+struct EdgeFeatures {
+  torch::Tensor full;
+  torch::Tensor pair_sin, pair_cos;
 };
 
 struct CspLayerImpl : torch::nn::Module {
   CspLayerImpl(int hidden, int dist_dim, bool layer_norm);
-  torch::Tensor forward(const torch::Tensor& h, const torch::Tensor& dist_emb, const torch::Tensor& lattice_ips,
-                        const EdgeIndex& edges, bool reference);
+  torch::Tensor forward(const torch::Tensor& h, const EdgeFeatures& features, const torch::Tensor& lattice_ips,
+                        const EdgeIndex& edges);
 
   int hidden;
   torch::nn::Linear edge_in{nullptr}, edge_out{nullptr}, node_in{nullptr}, node_out{nullptr};

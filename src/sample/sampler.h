@@ -5,8 +5,10 @@
 ///    the coordinates, then the reverse-VE predictor and the ancestral
 ///    lattice step; 2 network evaluations per step);
 ///  - ancestral: the predictor alone (1 evaluation per step);
-///  - ode: probability-flow ODE (DDIM for the lattice, Euler in σ² on the
-///    torus), deterministic given the starting noise.
+///  - ode: probability-flow ODE, Euler steps (DDIM for the lattice, Euler
+///    in σ on the torus), deterministic given the starting noise;
+///  - heun: the same ODE with Heun's second-order steps (2 evaluations per
+///    step, 1 for the last step to t = 0), for few-step sampling.
 /// `steps` below T strides the time grid evenly (T → 0). Crystals whose
 /// result is not finite or has a degenerate cell are re-sampled with fresh
 /// noise (reported), never returned as NaN.
@@ -22,9 +24,11 @@
 
 namespace xtaldiff {
 
-enum class SamplerKind { kPc, kAncestral, kOde };
+enum class SamplerKind { kPc, kAncestral, kOde, kHeun };
 SamplerKind parse_sampler(const std::string& name);
 const char* sampler_name(SamplerKind k);
+/// Network evaluations per crystal of `kind` over `steps` time steps.
+long evaluations_per_crystal(SamplerKind kind, int steps);
 
 struct SampleOptions {
   SamplerKind kind = SamplerKind::kPc;
