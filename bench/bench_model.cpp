@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
       double t_sample = 0;
       {
         c10::InferenceMode guard;
-        t_sample = time_for(seconds, [&] { model.denoise(times, b, b.frac, b.lattice, edges); }, &n_sample);
+        t_sample = time_for(seconds, [&] { model.denoise(times, b.atom_types, b, b.frac, b.lattice, edges); }, &n_sample);
       }
       std::printf("%-6s %2d atoms, batch %-4d     %12.1f %16.1f\n", size.c_str(), atoms, batch, batch / t_train,
                   batch / t_sample);

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "util/file_io.h"
@@ -215,4 +216,37 @@ TEST(Cli, EvalCspCountsUnreadablePredictionsAsInvalid) {
   EXPECT_NEAR(j["rmse"].get<double>(), 0.0, 1e-9);
   EXPECT_EQ(j["pred_unreadable"], 1);
   EXPECT_NE(r.out.find("11922.cif"), std::string::npos);  // the warning names the record
+}
+
+TEST(Cli, EnumerateListsValidCompositions) {
+  CliRun r = run("enumerate Na-Cl --max-coeff 2");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("NaCl\n"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("Na2Cl"), std::string::npos) << r.out;
+  r = run("enumerate Li-P-S-Cl --max-coeff 2 --json");
+  EXPECT_EQ(r.code, 0) << r.out;
+  std::istringstream lines(r.out);
+  std::string line;
+  int n = 0;
+  while (std::getline(lines, line)) {
+    const auto j = nlohmann::json::parse(line);
+    EXPECT_TRUE(j["comp_valid"].get<bool>()) << line;
+    ++n;
+  }
+  EXPECT_GT(n, 5);
+  EXPECT_EQ(run("enumerate Li-Xx --max-coeff 2").code, 3);
+  EXPECT_EQ(run("enumerate Li2S --max-coeff 2").code, 2);
+}
+
+TEST(Cli, SampleRefusesDeNovoWithACspModelAndBadConstraints) {
+  TempDir t;
+  const std::string model = std::string(XTALDIFF_DATA_DIR) + "/../models/perov5-csp.xtd";
+  CliRun r = run("sample --model " + model + " -n 2 --out " + (t / "o"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("CSP model"), std::string::npos) << r.out;
+  r = run("sample --model " + model + " --formula SrTiO3 --elements Sr --out " + (t / "o"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  r = run("sample --model " + model + " --formula SrTiO3 --system Sr-Ti-O --out " + (t / "o"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_FALSE(fs::exists(t / "o"));
 }

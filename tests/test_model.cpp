@@ -230,13 +230,13 @@ TEST(Training, ResumeContinuesTheSameRun) {
   o.threads = 1;
   o.epochs = 4;
   o.out = dir + "/straight.xtd";
-  train_csp(o);
+  train_model(o);
   o.out = dir + "/resumed.xtd";
   o.epochs = 2;
-  train_csp(o);  // "killed" after 2 epochs: its checkpoint is resumed.xtd.ckpt
+  train_model(o);  // "killed" after 2 epochs: its checkpoint is resumed.xtd.ckpt
   o.epochs = 4;
   o.resume = true;
-  const TrainSummary s = train_csp(o);
+  const TrainSummary s = train_model(o);
   EXPECT_EQ(s.epochs_done, 4);
   LoadedModel a = load_model_file(dir + "/straight.xtd"), b = load_model_file(dir + "/resumed.xtd");
   auto pa = a.ema->net()->parameters(), pb = b.ema->net()->parameters();

@@ -1,7 +1,13 @@
-// `xtaldiff sample`: structures for compositions from a trained model.
-//   --formula SrTiO3 [--z 2 | --atoms 10] [-n 8]   one composition, n samples
+// `xtaldiff sample`: structures from a trained model.
+//   --formula SrTiO3 [--z 2 | --atoms 10] [-n 8]   one composition, n samples (CSP)
 //   --from DATASET [--k 20]                        one CSP task per row (its composition
 //                                                  and atom count), k samples each
+//   --system Li-P-S-Cl --max-coeff 6 --per-composition 4
+//                                                  CSP for every valid composition of the system
+//   -n 1000 [--atoms 10 | --atoms 4-12] [--elements Li,P,S,Cl] [--require Li]
+//           [--max-elements 3] [--prompt "Ba Ti O"]
+//                                                  de novo (generation models), constraints
+//                                                  enforced on every sample
 // Writes DIR/cifs/*.cif, DIR/samples.extxyz, DIR/samples.csv (CDVAE layout,
 // read by `xtaldiff eval csp`) and DIR/manifest.json.
 #include <fmt/format.h>
@@ -10,16 +16,21 @@
 #include <chrono>
 #include <ctime>
 #include <filesystem>
+#include <map>
+#include <random>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "chem/composition.h"
 #include "chem/element.h"
+#include "eval/enumerate.h"
 #include "cli/commands.h"
 #include "xtaldiff_version.h"
 #include "io/extxyz.h"
 #include "io/formats.h"
 #include "ml/runtime.h"
 #include "model/model_file.h"
+#include "model/property_model.h"
 #include "sample/sampler.h"
 #include "util/clock.h"
 #include "util/error.h"
@@ -30,7 +41,12 @@ namespace {
 
 struct SampleCli {
   std::string model, formula, from, out, sampler = "pc", device = "cpu";
-  int z = 0, atoms = 0, n = 1, k = 1, steps = 0, threads = 0, limit = 0, batch_atoms = 8192;
+  std::string atoms, elements, require, prompt, system;
+  int z = 0, n = 1, k = 1, steps = 0, threads = 0, limit = 0, batch_atoms = 8192;
+  int max_elements = 0, max_coeff = 6, per_composition = 1;
+  std::string guide;                  // property model
+  std::vector<std::string> targets;   // "band_gap=3.0", "heat_ref<0.5"
+  double guidance_scale = 1.0, target_tolerance = -1;
   double step_lr = -1;
   uint64_t seed = 0;
   bool quiet = false;
@@ -39,8 +55,151 @@ struct SampleCli {
 struct Task {
   std::string id;
   int sample_index;
-  std::vector<int> species;
+  std::vector<int> species;  // empty: de novo
+  int num_atoms;             // de novo atom count
 };
+
+// "10" → {10, 10}; "4-12" → {4, 12}.
+std::pair<int, int> parse_atom_range(const std::string& text) {
+  auto number = [&](const std::string& s) {
+    try {
+      std::size_t used = 0;
+      const int v = std::stoi(s, &used);
+      if (used == s.size() && v > 0) return v;
+    } catch (const std::exception&) {
+    }
+    throw Error("--atoms " + text + ": expected a positive atom count (10) or a range (4-12)", ErrorKind::kUsage);
+  };
+  const auto dash = text.find('-');
+  if (dash == std::string::npos) return {number(text), number(text)};
+  const int lo = number(text.substr(0, dash)), hi = number(text.substr(dash + 1));
+  if (lo > hi) throw Error("--atoms " + text + ": empty range", ErrorKind::kUsage);
+  return {lo, hi};
+}
+
+// "Li,P,S,Cl", "Li P S Cl" or "Li-P-S-Cl" → atomic numbers.
+std::vector<int> parse_element_list(const std::string& text, const char* option) {
+  std::vector<int> out;
+  std::string token;
+  auto flush = [&] {
+    if (token.empty()) return;
+    const auto z = find_element(token);
+    if (!z) throw Error(std::string(option) + " " + text + ": unknown element '" + token + "'", ErrorKind::kUsage);
+    if (std::find(out.begin(), out.end(), *z) == out.end()) out.push_back(*z);
+    token.clear();
+  };
+  for (char ch : text) {
+    if (ch == ',' || ch == ' ' || ch == '-') flush();
+    else token += ch;
+  }
+  flush();
+  if (out.empty()) throw Error(std::string(option) + ": no elements given", ErrorKind::kUsage);
+  return out;
+}
+
+// What the model's training set held (generation models keep it in their
+// metadata): the atoms-per-cell histogram and the elements seen.
+struct ModelStats {
+  std::map<int, long> num_atoms;
+  std::vector<int> elements;
+};
+
+ModelStats model_stats(const LoadedModel& m) {
+  ModelStats s;
+  const nlohmann::json j = m.state.metadata.value("dataset_stats", nlohmann::json::object());
+  const nlohmann::json atoms = j.value("num_atoms", nlohmann::json::object());
+  const nlohmann::json elements = j.value("elements", nlohmann::json::object());
+  try {
+    for (const auto& [key, count] : atoms.items()) s.num_atoms[std::stoi(key)] = count.get<long>();
+    for (const auto& [key, count] : elements.items()) s.elements.push_back(std::stoi(key));
+  } catch (const std::exception& e) {
+    throw Error("damaged model file: its dataset statistics are unreadable (" + std::string(e.what()) + ")");
+  }
+  std::sort(s.elements.begin(), s.elements.end());
+  return s;
+}
+
+std::string symbol_of(int z) { return element(z).symbol; }
+
+// The allowed / required elements of a de novo request, checked against
+// what the model saw in training.
+TypeConstraints constraints_from(const SampleCli& c, const ModelStats& stats) {
+  TypeConstraints t;
+  if (!c.prompt.empty() && (!c.elements.empty() || !c.require.empty()))
+    throw Error("--prompt already names the elements: give it without --elements / --require", ErrorKind::kUsage);
+  if (!c.prompt.empty()) t.allowed = t.required = parse_element_list(c.prompt, "--prompt");
+  if (!c.elements.empty()) t.allowed = parse_element_list(c.elements, "--elements");
+  if (!c.require.empty()) t.required = parse_element_list(c.require, "--require");
+  t.max_elements = c.max_elements;
+  if (!stats.elements.empty()) {
+    auto seen = [&](int z) { return std::binary_search(stats.elements.begin(), stats.elements.end(), z); };
+    for (const auto* list : {&t.allowed, &t.required})
+      for (int z : *list)
+        if (!seen(z))
+          throw Error("the model never saw " + symbol_of(z) + " in training (its " +
+                          std::to_string(stats.elements.size()) + " elements are listed by `xtaldiff info` on its data)",
+                      ErrorKind::kUsage);
+    if (t.allowed.empty()) t.allowed = stats.elements;  // never an element the model cannot place
+  }
+  for (int z : t.required)
+    if (!t.allows(z))
+      throw Error("impossible request: " + symbol_of(z) + " is required but not among the allowed elements",
+                  ErrorKind::kUsage);
+  std::sort(t.allowed.begin(), t.allowed.end());
+  return t;
+}
+
+// Atom counts for n de novo crystals: the training histogram restricted to
+// --atoms (uniform over the range where the histogram has no mass there).
+std::vector<int> draw_atom_counts(const SampleCli& c, const ModelStats& stats, int min_atoms) {
+  int lo = 1, hi = 1 << 20;
+  if (!c.atoms.empty()) std::tie(lo, hi) = parse_atom_range(c.atoms);
+  lo = std::max(lo, min_atoms);
+  std::vector<int> values;
+  std::vector<double> weights;
+  for (const auto& [n, count] : stats.num_atoms)
+    if (n >= lo && n <= hi) values.push_back(n), weights.push_back(static_cast<double>(count));
+  if (values.empty()) {
+    if (c.atoms.empty())
+      throw Error(stats.num_atoms.empty() ? "the model file has no atom-count histogram: give --atoms"
+                                          : "no training crystal has at least " + std::to_string(min_atoms) +
+                                                " atoms: give --atoms",
+                  ErrorKind::kUsage);
+    if (hi < lo) throw Error("--atoms " + c.atoms + ": fewer atoms than required elements", ErrorKind::kUsage);
+    for (int n = lo; n <= hi; ++n) values.push_back(n), weights.push_back(1.0);
+  }
+  std::mt19937_64 rng(c.seed * 2654435761ULL + 17);
+  std::discrete_distribution<std::size_t> pick(weights.begin(), weights.end());
+  std::vector<int> out(c.n);
+  for (int& v : out) v = values[pick(rng)];
+  return out;
+}
+
+// Atom count for CSP of `comp` under a model: the multiple of its formula
+// unit that the training histogram holds most often (the smallest multiple
+// inside the histogram's range when none is in it); 0 when none fits.
+int atoms_for_composition(const Composition& comp, const ModelStats& stats) {
+  const int unit = static_cast<int>(std::lround(comp.num_atoms()));
+  if (stats.num_atoms.empty()) return unit;
+  const int max_n = stats.num_atoms.rbegin()->first, min_n = stats.num_atoms.begin()->first;
+  int best = 0;
+  long best_count = 0;
+  for (int n = unit; n <= max_n; n += unit) {
+    auto it = stats.num_atoms.find(n);
+    if (it != stats.num_atoms.end() && it->second > best_count) best = n, best_count = it->second;
+  }
+  if (best) return best;
+  for (int n = unit; n <= max_n; n += unit)
+    if (n >= min_n) return n;
+  return 0;
+}
+
+std::vector<int> species_of(const Composition& reduced, int formula_units) {
+  std::vector<int> species;
+  for (int zz : reduced.elements_by_electronegativity())
+    species.insert(species.end(), static_cast<std::size_t>(std::lround(reduced.amount(zz))) * formula_units, zz);
+  return species;
+}
 
 std::vector<int> species_for_formula(const SampleCli& c) {
   const Composition comp = Composition::parse(c.formula);
@@ -51,31 +210,94 @@ std::vector<int> species_for_formula(const SampleCli& c) {
   const Composition reduced = comp.reduced();
   const int unit = static_cast<int>(std::lround(reduced.num_atoms()));
   int z = 0;
-  if (c.z > 0 && c.atoms > 0) throw Error("give --z or --atoms, not both", ErrorKind::kUsage);
+  const int atoms = c.atoms.empty() ? 0 : parse_atom_range(c.atoms).first;
+  if (!c.atoms.empty() && parse_atom_range(c.atoms).second != atoms)
+    throw Error("--atoms " + c.atoms + ": a range is for de novo generation; a formula needs one atom count",
+                ErrorKind::kUsage);
+  if (c.z > 0 && atoms > 0) throw Error("give --z or --atoms, not both", ErrorKind::kUsage);
   if (c.z > 0) z = c.z;
-  else if (c.atoms > 0) {
-    if (c.atoms % unit != 0)
-      throw Error(fmt::format("--atoms {}: not a multiple of {} atoms per formula unit of {}", c.atoms, unit,
+  else if (atoms > 0) {
+    if (atoms % unit != 0)
+      throw Error(fmt::format("--atoms {}: not a multiple of {} atoms per formula unit of {}", atoms, unit,
                               reduced.reduced_formula()),
                   ErrorKind::kUsage);
-    z = c.atoms / unit;
+    z = atoms / unit;
   } else {
     z = static_cast<int>(std::lround(comp.formula_units()));  // as written: Ba2Ti2O6 → 2
   }
-  std::vector<int> species;
-  for (int zz : reduced.elements_by_electronegativity())
-    species.insert(species.end(), static_cast<std::size_t>(std::lround(reduced.amount(zz))) * z, zz);
-  return species;
+  return species_of(reduced, z);
 }
 
 void run_sample(const SampleCli& c, const std::string& command_line) {
-  if (c.formula.empty() == c.from.empty()) throw Error("give exactly one of --formula or --from", ErrorKind::kUsage);
+  const int sources = !c.formula.empty() + !c.from.empty() + !c.system.empty();
+  if (sources > 1) throw Error("give at most one of --formula, --from or --system", ErrorKind::kUsage);
+  const bool denovo = sources == 0;
+  if (!denovo && (!c.elements.empty() || !c.require.empty() || !c.prompt.empty() || c.max_elements))
+    throw Error("--elements, --require, --prompt and --max-elements constrain de novo generation; with a fixed "
+                "composition (--formula, --from, --system) they have nothing to choose",
+                ErrorKind::kUsage);
   configure_threads(c.threads);
+  LoadedModel loaded = load_model_file(c.model);
+  const ModelStats stats = model_stats(loaded);
+  // Property guidance: the model and every target are checked before any work.
+  LoadedPropertyModel guide;
+  PropertyGuidance guidance;
+  if (c.targets.empty() != c.guide.empty())
+    throw Error(c.guide.empty() ? "--target needs --guide PROPERTY_MODEL (train one with --task property)"
+                                : "--guide needs at least one --target",
+                ErrorKind::kUsage);
+  if (!c.guide.empty()) {
+    guide = load_property_model(c.guide);
+    guidance.model = guide.model.get();
+    guidance.scale = c.guidance_scale;
+    for (const auto& text : c.targets) {
+      guidance.targets.push_back(PropertyTarget::parse(text));
+      guidance.target_columns.push_back(guide.model->column_index(guidance.targets.back().column));
+    }
+    if (guide.model->options().steps != loaded.for_sampling().diffusion_options().steps)
+      throw Error(c.guide + " was trained for T = " + std::to_string(guide.model->options().steps) + ", " + c.model +
+                      " has T = " + std::to_string(loaded.for_sampling().diffusion_options().steps),
+                  ErrorKind::kUsage);
+  }
+  const bool generative = loaded.for_sampling().generative();
   std::vector<Task> tasks;
-  if (!c.formula.empty()) {
+  TypeConstraints constraints;
+  if (denovo) {
+    if (!generative)
+      throw Error(c.model + " is a CSP model (trained with --task csp): it predicts structures for a given "
+                  "composition (--formula, --from, --system); de novo generation needs a model trained with --task gen",
+                  ErrorKind::kUsage);
+    constraints = constraints_from(c, stats);
+    const int min_atoms = static_cast<int>(std::set<int>(constraints.required.begin(), constraints.required.end()).size());
+    const auto counts = draw_atom_counts(c, stats, std::max(1, min_atoms));
+    for (int i = 0; i < c.n; ++i) {
+      check_feasible(constraints, counts[i], loaded.for_sampling().net_options().vocab);
+      tasks.push_back({fmt::format("gen_{:06d}", i), 0, {}, counts[i]});
+    }
+  } else if (!c.formula.empty()) {
     const auto species = species_for_formula(c);
     const std::string id = Composition::from_species(species).reduced_formula();
-    for (int i = 0; i < c.n; ++i) tasks.push_back({id, i, species});
+    for (int i = 0; i < c.n; ++i) tasks.push_back({id, i, species, 0});
+  } else if (!c.system.empty()) {
+    std::vector<int> elements;
+    const Composition system = Composition::parse(c.system);  // amounts() refers into it
+    for (const auto& [z, amount] : system.amounts()) elements.push_back(z);
+    EnumerateOptions eo;
+    eo.max_coeff = c.max_coeff;
+    std::size_t skipped = 0;
+    for (const auto& comp : enumerate_compositions(elements, eo)) {
+      const int atoms = atoms_for_composition(comp, stats);
+      if (atoms == 0) {
+        ++skipped;
+        continue;
+      }
+      const auto species = species_of(comp, atoms / static_cast<int>(std::lround(comp.num_atoms())));
+      for (int i = 0; i < c.per_composition; ++i) tasks.push_back({comp.reduced_formula(), i, species, 0});
+    }
+    if (!c.quiet && skipped)
+      fmt::print(stderr, "{} compositions of {} skipped: their formula unit is larger than any training crystal\n",
+                 skipped, c.system);
+    if (tasks.empty()) throw Error("--system " + c.system + ": no composition fits the model's atom counts", ErrorKind::kUsage);
   } else {
     ReadOptions ro;
     ro.overlap_tolerance = 0;
@@ -83,9 +305,13 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
     std::size_t rows = d.size();
     if (c.limit > 0) rows = std::min<std::size_t>(rows, static_cast<std::size_t>(c.limit));
     for (std::size_t r = 0; r < rows; ++r)
-      for (int i = 0; i < c.k; ++i) tasks.push_back({d.records[r].id, i, d.records[r].structure.species});
+      for (int i = 0; i < c.k; ++i) tasks.push_back({d.records[r].id, i, d.records[r].structure.species, 0});
   }
-  LoadedModel loaded = load_model_file(c.model);
+  if (!denovo && generative && !stats.elements.empty())
+    for (const auto& t : tasks)
+      for (int z : t.species)
+        if (!std::binary_search(stats.elements.begin(), stats.elements.end(), z))
+          throw Error(t.id + ": the model never saw " + symbol_of(z) + " in training", ErrorKind::kUsage);
   SampleOptions so;
   so.kind = parse_sampler(c.sampler);
   so.steps = c.steps;
@@ -93,8 +319,9 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
   so.seed = c.seed;
   so.device = c.device;
   so.batch_atoms = c.batch_atoms;
-  std::vector<std::vector<int>> species;
-  for (const auto& t : tasks) species.push_back(t.species);
+  if (guidance.model) so.guidance = &guidance;
+  std::vector<CrystalTask> crystal_tasks;
+  for (const auto& t : tasks) crystal_tasks.push_back({t.species, t.num_atoms});
   const bool tty = isatty(fileno(stderr)) && !c.quiet;
   const auto start = std::chrono::steady_clock::now();
   auto progress = [&](std::size_t done, std::size_t total) {
@@ -105,7 +332,7 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
                rate, rate > 0 ? (total - done) / rate : 0.0, tty ? "   " : "\n");
   };
   SampleReport report;
-  const auto structures = sample_csp(loaded.for_sampling(), species, so, &report, progress);
+  const auto structures = sample_crystals(loaded.for_sampling(), crystal_tasks, constraints, so, &report, progress);
   if (tty) fmt::print(stderr, "\n");
 
   Dataset out;
@@ -114,6 +341,49 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
     if (structures[i].species.empty()) continue;  // failed after retries: reported below
     out.records.push_back({tasks[i].id, structures[i], {std::to_string(tasks[i].sample_index)}});
   }
+  // Guided runs report what the predictor says of the final crystals.
+  nlohmann::json target_report = nlohmann::json::array();
+  if (guidance.model) {
+    std::vector<Structure> finals;
+    for (const auto& r : out.records) finals.push_back(r.structure);
+    const auto y = predict_structures(*guidance.model, finals, parse_device(c.device));
+    const auto& cols = guidance.model->options().columns;
+    for (const auto& col : cols) out.columns.push_back("predicted_" + col);
+    for (std::size_t i = 0; i < out.size(); ++i)
+      for (std::size_t k = 0; k < cols.size(); ++k) out.records[i].values.push_back(fmt::format("{:.6g}", y[i][k]));
+    const auto mae = guide.metadata.value("holdout_mae", nlohmann::json::object());
+    for (std::size_t k = 0; k < guidance.targets.size(); ++k) {
+      const auto& target = guidance.targets[k];
+      const int col = guidance.target_columns[k];
+      const double tol = c.target_tolerance >= 0 ? c.target_tolerance : mae.value(target.column, 0.1);
+      std::size_t met = 0;
+      double sum = 0;
+      for (const auto& row : y) met += target.met(row[col], tol), sum += row[col];
+      target_report.push_back({{"target", target.describe()},
+                               {"tolerance", tol},
+                               {"met", met},
+                               {"hit_rate", out.size() ? double(met) / out.size() : 0.0},
+                               {"mean_predicted", out.size() ? sum / out.size() : 0.0},
+                               {"predictor_holdout_mae", mae.value(target.column, nlohmann::json(nullptr))}});
+      if (!c.quiet)
+        fmt::print(stderr, "target {}: {}/{} crystals met (predicted; tolerance {:.3g}), mean predicted {:.4f}\n",
+                   target.describe(), met, out.size(), tol, out.size() ? sum / out.size() : 0.0);
+    }
+  }
+  // Every de novo crystal is checked against the request: a violation is a
+  // bug, and the run says so instead of writing it.
+  std::size_t satisfied = 0;
+  for (const auto& r : out.records) {
+    const Composition comp = r.structure.composition();
+    bool ok = comp.num_elements() > 0 && (constraints.max_elements == 0 || comp.num_elements() <= constraints.max_elements);
+    for (const auto& [z, amount] : comp.amounts()) ok = ok && constraints.allows(z);
+    for (int z : constraints.required) ok = ok && comp.amount(z) > 0;
+    satisfied += ok;
+  }
+  if (satisfied != out.size())
+    throw Error(fmt::format("internal: {} of {} crystals violate the constraints ({})", out.size() - satisfied,
+                            out.size(), constraints.describe()),
+                ErrorKind::kInternal);
   make_directories(c.out);
   Dataset named = out;  // CIF file names: id_sample
   for (auto& r : named.records) r.id = r.id + "_" + r.values[0];
@@ -124,6 +394,14 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
       {"command", command_line},
       {"model", c.model},
       {"model_metadata", loaded.state.metadata},
+      {"task", denovo ? "gen" : "csp"},
+      {"constraints", denovo ? nlohmann::json(constraints.describe()) : nlohmann::json(nullptr)},
+      {"constraints_satisfied", denovo ? nlohmann::json(satisfied) : nlohmann::json(nullptr)},
+      {"guidance", guidance.model ? nlohmann::json{{"property_model", c.guide},
+                                                   {"scale", guidance.scale},
+                                                   {"targets", target_report},
+                                                   {"property_model_metadata", guide.metadata}}
+                                  : nlohmann::json(nullptr)},
       {"sampler", sampler_name(so.kind)},
       {"steps", so.steps > 0 ? so.steps : loaded.for_sampling().diffusion_options().steps},
       {"network_evaluations_per_crystal", report.network_evaluations},
@@ -153,12 +431,27 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
 
 void add_sample_command(CLI::App& app) {
   auto c = std::make_shared<SampleCli>();
-  CLI::App* cmd = app.add_subcommand("sample", "Sample crystal structures for compositions (CSP) from a model");
+  CLI::App* cmd = app.add_subcommand("sample", "Sample crystal structures: for compositions (CSP) or de novo under constraints");
   cmd->add_option("--model", c->model, "model file")->required();
   cmd->add_option("--formula", c->formula, "composition, e.g. SrTiO3 or Ba2Ti2O6");
   cmd->add_option("--z", c->z, "formula units per cell");
-  cmd->add_option("--atoms", c->atoms, "atoms per cell (a multiple of the reduced formula)");
-  cmd->add_option("-n", c->n, "samples for --formula")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--atoms", c->atoms,
+                  "atoms per cell: with --formula a multiple of the reduced formula; de novo a count or a range (4-12)");
+  cmd->add_option("-n", c->n, "samples for --formula, or de novo crystals")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--elements", c->elements, "de novo: only these elements (Li,P,S,Cl)");
+  cmd->add_option("--require", c->require, "de novo: each of these elements appears (Li)");
+  cmd->add_option("--max-elements", c->max_elements, "de novo: at most this many distinct elements")->check(CLI::PositiveNumber);
+  cmd->add_option("--prompt", c->prompt, "de novo: exactly these elements, counts free (\"Ba Ti O\")");
+  cmd->add_option("--guide", c->guide, "property model steering sampling towards --target values");
+  cmd->add_option("--target", c->targets, "property target: COLUMN=VALUE, COLUMN<VALUE or COLUMN>VALUE (repeatable)");
+  cmd->add_option("--guidance-scale", c->guidance_scale, "strength of the property guidance")->capture_default_str();
+  cmd->add_option("--target-tolerance", c->target_tolerance,
+                  "a COLUMN=VALUE target is met within this (default: the predictor's held-out MAE)");
+  cmd->add_option("--system", c->system, "CSP for every valid composition of a chemical system (Li-P-S-Cl)");
+  cmd->add_option("--max-coeff", c->max_coeff, "--system: largest coefficient")->capture_default_str();
+  cmd->add_option("--per-composition", c->per_composition, "--system: samples per composition")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--from", c->from, "dataset: one task per row (same composition and atom count)");
   cmd->add_option("--k", c->k, "samples per row of --from")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--limit", c->limit, "only the first N rows of --from");
@@ -174,8 +467,17 @@ void add_sample_command(CLI::App& app) {
   cmd->callback([c] {
     std::string line = "xtaldiff sample --model " + c->model;
     if (!c->formula.empty()) line += " --formula " + c->formula + " -n " + std::to_string(c->n);
+    else if (c->from.empty() && c->system.empty()) line += " -n " + std::to_string(c->n);
     if (c->z) line += " --z " + std::to_string(c->z);
-    if (c->atoms) line += " --atoms " + std::to_string(c->atoms);
+    if (!c->atoms.empty()) line += " --atoms " + c->atoms;
+    if (!c->elements.empty()) line += " --elements " + c->elements;
+    if (!c->require.empty()) line += " --require " + c->require;
+    if (!c->prompt.empty()) line += " --prompt \"" + c->prompt + "\"";
+    if (c->max_elements) line += " --max-elements " + std::to_string(c->max_elements);
+    if (!c->guide.empty()) line += fmt::format(" --guide {} --guidance-scale {}", c->guide, c->guidance_scale);
+    for (const auto& t : c->targets) line += " --target \"" + t + "\"";
+    if (!c->system.empty())
+      line += fmt::format(" --system {} --max-coeff {} --per-composition {}", c->system, c->max_coeff, c->per_composition);
     if (!c->from.empty()) line += " --from " + c->from + " --k " + std::to_string(c->k);
     if (c->limit) line += " --limit " + std::to_string(c->limit);
     line += " --sampler " + c->sampler + " --seed " + std::to_string(c->seed) + " --out " + c->out;

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "cli/commands.h"
+#include "model/property_model.h"
 #include "train/trainer.h"
 #include "util/error.h"
 #include "util/file_io.h"
@@ -17,7 +18,33 @@ struct TrainCli {
   std::string task = "csp";
   std::string config = "small";
   std::string dataset_kind;  // perov_5 / carbon_24 / mp_20: DiffCSP's Langevin step for the dataset
+  std::vector<std::string> columns;  // --task property
+  double holdout = 0.1;
 };
+
+void run_train_property(TrainCli& c, const std::string& command_line) {
+  PropertyTrainOptions p;
+  p.data = c.t.data;
+  p.out = c.t.out;
+  p.columns = c.columns;
+  p.encoder = c.t.net;
+  p.steps = c.t.diffusion.steps;
+  p.epochs = c.t.epochs;
+  p.max_hours = c.t.max_hours;
+  p.batch = c.t.batch;
+  p.lr = c.t.lr;
+  p.holdout = c.holdout;
+  p.threads = c.t.threads;
+  p.device = c.t.device;
+  p.seed = c.t.seed;
+  p.quiet = c.t.quiet;
+  p.command_line = command_line;
+  const auto s = train_property_model(p);
+  std::string mae;
+  for (std::size_t i = 0; i < p.columns.size(); ++i) mae += fmt::format(" {} {:.4f}", p.columns[i], s.holdout_mae[i]);
+  fmt::print(stderr, "trained {} epochs in {:.2f} h on {} rows; held-out ({} rows) MAE:{}; wrote {}\n", s.epochs,
+             s.hours, s.train_rows, s.holdout_rows, mae, p.out);
+}
 
 // DiffCSP's per-dataset corrector step sizes for CSP sampling.
 double default_step_lr(const std::string& data) {
@@ -27,7 +54,15 @@ double default_step_lr(const std::string& data) {
 }
 
 void run_train(TrainCli& c, const std::string& command_line) {
-  if (c.task != "csp") throw Error("--task " + c.task + ": only csp is available so far", ErrorKind::kUsage);
+  if (c.task != "csp" && c.task != "gen" && c.task != "property")
+    throw Error("--task " + c.task +
+                    ": csp (structures for given compositions), gen (de novo generation) or property (a predictor "
+                    "for guidance and `xtaldiff predict`)",
+                ErrorKind::kUsage);
+  if ((c.task == "property") != !c.columns.empty())
+    throw Error(c.task == "property" ? "--task property needs --column NAME (the property to predict)"
+                                     : "--column is for --task property",
+                ErrorKind::kUsage);
   // --config: a preset name or a JSON file {"network": {...}, "diffusion": {...}}.
   if (c.config == "tiny" || c.config == "small" || c.config == "base") {
     c.t.net = CspNetOptions::preset(c.config);
@@ -41,9 +76,11 @@ void run_train(TrainCli& c, const std::string& command_line) {
     if (j.contains("network")) c.t.net = CspNetOptions::from_json(j["network"]);
     if (j.contains("diffusion")) c.t.diffusion = DiffusionOptions::from_json(j["diffusion"]);
   }
+  c.t.net.diffuse_types = c.task == "gen";
+  if (c.task == "property") return run_train_property(c, command_line);
   if (c.t.diffusion.step_lr == DiffusionOptions{}.step_lr) c.t.diffusion.step_lr = default_step_lr(c.t.data);
   c.t.command_line = command_line;
-  const TrainSummary s = train_csp(c.t);
+  const TrainSummary s = train_model(c.t);
   fmt::print(stderr, "trained {} epochs in {:.2f} h: train loss {:.4f}, val loss {:.4f}; wrote {}\n", s.epochs_done,
              s.hours, s.train_loss, s.val_loss, c.t.out);
 }
@@ -54,7 +91,7 @@ void add_train_command(CLI::App& app) {
   auto c = std::make_shared<TrainCli>();
   auto cmdline = std::make_shared<std::string>();
   CLI::App* cmd = app.add_subcommand("train", "Train a diffusion model on a dataset");
-  cmd->add_option("--task", c->task, "csp (structure prediction for a given composition)")->capture_default_str();
+  cmd->add_option("--task", c->task, "csp (structures for given compositions), gen (de novo: atom types diffused too) or property")->capture_default_str();
   cmd->add_option("--data", c->t.data, "training set (CDVAE CSV or any structure file)")->required();
   cmd->add_option("--val", c->t.val_data, "validation set (default: the 'val' file beside a 'train' file)");
   cmd->add_option("--out", c->t.out, "model file to write (checkpoint: OUT.ckpt, log: OUT.log)")->required();
@@ -69,6 +106,8 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--seed", c->t.seed, "random seed")->capture_default_str();
   cmd->add_option("--checkpoint-minutes", c->t.checkpoint_minutes, "minutes between checkpoints")->capture_default_str();
   cmd->add_option("--val-max", c->t.val_max, "validation crystals per epoch")->capture_default_str();
+  cmd->add_option("--column", c->columns, "--task property: dataset column(s) to predict (repeat for several)");
+  cmd->add_option("--holdout", c->holdout, "--task property: share of labelled rows held out")->capture_default_str();
   cmd->add_flag("-q,--quiet", c->t.quiet, "no progress output");
   cmd->callback([c, cmd] {
     std::string line = "xtaldiff train";
@@ -79,6 +118,7 @@ void add_train_command(CLI::App& app) {
       line += " " + name + " " + value;
     if (c->t.max_hours > 0) line += fmt::format(" --hours {}", c->t.max_hours);
     if (c->t.resume) line += " --resume";
+    for (const auto& col : c->columns) line += " --column " + col;
     (void)cmd;
     run_train(*c, line);
   });

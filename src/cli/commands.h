@@ -18,11 +18,15 @@ void add_validate_command(CLI::App& app);
 void add_match_command(CLI::App& app);
 /// Registers `eval` (csp) on `app`.
 void add_eval_command(CLI::App& app);
+/// Registers `enumerate` on `app`.
+void add_enumerate_command(CLI::App& app);
 #ifdef XTALDIFF_WITH_TORCH
 /// Registers `train` (LibTorch).
 void add_train_command(CLI::App& app);
 /// Registers `sample` (LibTorch).
 void add_sample_command(CLI::App& app);
+/// Registers `predict` (LibTorch).
+void add_predict_command(CLI::App& app);
 #endif
 
 }  // namespace xtaldiff::cli

@@ -8,7 +8,7 @@ namespace xtaldiff {
 
 nlohmann::json DiffusionOptions::to_json() const {
   return {{"steps", steps},           {"sigma_begin", sigma_begin}, {"sigma_end", sigma_end},
-          {"cost_lattice", cost_lattice}, {"cost_coord", cost_coord}, {"step_lr", step_lr}};
+          {"cost_lattice", cost_lattice}, {"cost_coord", cost_coord}, {"cost_type", cost_type}, {"step_lr", step_lr}};
 }
 
 DiffusionOptions DiffusionOptions::from_json(const nlohmann::json& j) {
@@ -18,6 +18,7 @@ DiffusionOptions DiffusionOptions::from_json(const nlohmann::json& j) {
   o.sigma_end = j.value("sigma_end", o.sigma_end);
   o.cost_lattice = j.value("cost_lattice", o.cost_lattice);
   o.cost_coord = j.value("cost_coord", o.cost_coord);
+  o.cost_type = j.value("cost_type", o.cost_type);
   o.step_lr = j.value("step_lr", o.step_lr);
   if (o.steps < 1 || !(o.sigma_begin > 0) || !(o.sigma_end > o.sigma_begin))
     throw Error("diffusion options out of range: " + j.dump());
@@ -29,7 +30,8 @@ CspModel::CspModel(const CspNetOptions& n, const DiffusionOptions& d)
       diffusion_options_(d),
       net_(n),
       lattice_(d.steps),
-      coords_(d.steps, d.sigma_begin, d.sigma_end) {}
+      coords_(d.steps, d.sigma_begin, d.sigma_end),
+      types_(d.steps) {}
 
 CspModel CspModel::clone() const {
   CspModel copy(net_options_, diffusion_options_);
@@ -44,9 +46,9 @@ CspModel CspModel::clone() const {
   return copy;
 }
 
-DenoiserOutput CspModel::denoise(const torch::Tensor& t, const CrystalBatch& batch, const torch::Tensor& frac,
-                                 const torch::Tensor& lattice, const EdgeIndex& edges) {
-  return net_->forward(t, batch.atom_types, frac, lattice, edges, batch.crystal_of_atom, batch.num_crystals());
+DenoiserOutput CspModel::denoise(const torch::Tensor& t, const torch::Tensor& atoms, const CrystalBatch& batch,
+                                 const torch::Tensor& frac, const torch::Tensor& lattice, const EdgeIndex& edges) {
+  return net_->forward(t, atoms, frac, lattice, edges, batch.crystal_of_atom, batch.num_crystals());
 }
 
 LossParts CspModel::loss(const CrystalBatch& batch, torch::Generator& gen) {
@@ -60,11 +62,21 @@ LossParts CspModel::loss(const CrystalBatch& batch, torch::Generator& gen) {
   auto t_atom = t.index_select(0, batch.crystal_of_atom);
   auto [xt, target] = coords_.noise_and_target(batch.frac, t_atom, eps_x);
   const EdgeIndex edges = EdgeIndex::fully_connected(batch.counts, dev);
-  auto out = denoise(t.to(torch::kFloat32), batch, xt, lt, edges);
+  torch::Tensor atoms = batch.atom_types, eps_a;
+  if (generative()) {
+    const int vocab = net_options_.vocab;
+    eps_a = torch::randn({batch.total_atoms(), vocab}, gen, batch.frac.options().device(torch::kCPU)).to(dev);
+    atoms = types_.noise(TypeDdpm::one_hot(batch.atom_types, vocab), t_atom, eps_a);
+  }
+  auto out = denoise(t.to(torch::kFloat32), atoms, batch, xt, lt, edges);
   LossParts parts;
   parts.lattice = torch::mse_loss(out.lattice, eps_l);
   parts.coord = torch::mse_loss(out.coords, target);
   parts.total = diffusion_options_.cost_lattice * parts.lattice + diffusion_options_.cost_coord * parts.coord;
+  if (generative()) {
+    parts.types = torch::mse_loss(out.types, eps_a);
+    parts.total = parts.total + diffusion_options_.cost_type * parts.types;
+  }
   return parts;
 }
 

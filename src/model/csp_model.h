@@ -1,8 +1,11 @@
 /// @file
-/// A CSP diffusion model: the denoiser plus the two diffusion processes
-/// (lattice DDPM, torus VE) and their settings, and the training loss of
-/// DiffCSP: for one t per crystal, MSE of the predicted lattice noise plus
-/// MSE of the predicted normalised coordinate score.
+/// A diffusion model of crystals: the denoiser plus the diffusion processes
+/// (lattice DDPM, torus VE and, for generation models, the one-hot type
+/// DDPM) and their settings, and the training loss of DiffCSP: for one t per
+/// crystal, MSE of the predicted lattice noise plus MSE of the predicted
+/// normalised coordinate score (plus cost_type × MSE of the type noise).
+/// A CSP model (types given) and a generation model (types diffused) differ
+/// only in `CspNetOptions::diffuse_types`.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -10,6 +13,7 @@
 #include "data/crystal_batch.h"
 #include "diffusion/lattice_ddpm.h"
 #include "diffusion/torus_ve.h"
+#include "diffusion/type_ddpm.h"
 #include "model/cspnet.h"
 
 namespace xtaldiff {
@@ -20,6 +24,7 @@ struct DiffusionOptions {
   double sigma_end = 0.5;      ///< σ_T
   double cost_lattice = 1.0;   ///< loss weights
   double cost_coord = 1.0;
+  double cost_type = 20.0;     ///< generation models only (DiffCSP's weight)
   double step_lr = 1e-5;       ///< Langevin corrector step (DiffCSP: Perov-5 5e-7, Carbon-24 5e-6, MP-20 1e-5)
 
   nlohmann::json to_json() const;
@@ -28,6 +33,7 @@ struct DiffusionOptions {
 
 struct LossParts {
   torch::Tensor total, lattice, coord;
+  torch::Tensor types;  ///< generation models only
 };
 
 class CspModel {
@@ -37,14 +43,19 @@ class CspModel {
   CspModel clone() const;
 
   LossParts loss(const CrystalBatch& batch, torch::Generator& gen);
-  DenoiserOutput denoise(const torch::Tensor& t, const CrystalBatch& batch, const torch::Tensor& frac,
-                         const torch::Tensor& lattice, const EdgeIndex& edges);
+  /// `atoms`: the batch's atomic numbers (CSP) or noisy type vectors [N, V]
+  /// (generation); see CspNetImpl::forward.
+  DenoiserOutput denoise(const torch::Tensor& t, const torch::Tensor& atoms, const CrystalBatch& batch,
+                         const torch::Tensor& frac, const torch::Tensor& lattice, const EdgeIndex& edges);
+  bool generative() const { return net_options_.diffuse_types; }
+  const char* task() const { return generative() ? "gen" : "csp"; }
 
   CspNet& net() { return net_; }
   const CspNetOptions& net_options() const { return net_options_; }
   const DiffusionOptions& diffusion_options() const { return diffusion_options_; }
   const LatticeDdpm& lattice_process() const { return lattice_; }
   const TorusVe& coord_process() const { return coords_; }
+  const TypeDdpm& type_process() const { return types_; }
   void to(const torch::Device& device) { net_->to(device); }
 
  private:
@@ -53,6 +64,7 @@ class CspModel {
   CspNet net_;
   LatticeDdpm lattice_;
   TorusVe coords_;
+  TypeDdpm types_;
 };
 
 }  // namespace xtaldiff

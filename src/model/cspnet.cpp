@@ -8,7 +8,7 @@ namespace xtaldiff {
 
 nlohmann::json CspNetOptions::to_json() const {
   return {{"hidden", hidden}, {"layers", layers}, {"num_freqs", num_freqs},
-          {"time_dim", time_dim}, {"vocab", vocab}, {"layer_norm", layer_norm}};
+          {"time_dim", time_dim}, {"vocab", vocab}, {"layer_norm", layer_norm}, {"diffuse_types", diffuse_types}};
 }
 
 CspNetOptions CspNetOptions::from_json(const nlohmann::json& j) {
@@ -19,6 +19,7 @@ CspNetOptions CspNetOptions::from_json(const nlohmann::json& j) {
   o.time_dim = j.value("time_dim", o.time_dim);
   o.vocab = j.value("vocab", o.vocab);
   o.layer_norm = j.value("layer_norm", o.layer_norm);
+  o.diffuse_types = j.value("diffuse_types", o.diffuse_types);
   if (o.hidden < 1 || o.layers < 1 || o.num_freqs < 1 || o.time_dim < 2 || o.time_dim % 2 || o.vocab < 1)
     throw Error("network options out of range: " + j.dump());
   return o;
@@ -134,7 +135,12 @@ torch::Tensor CspLayerImpl::forward(const torch::Tensor& h_in, const EdgeFeature
 }
 
 CspNetImpl::CspNetImpl(const CspNetOptions& o) : options(o) {
-  atom_embedding = register_module("atom_embedding", torch::nn::Embedding(o.vocab, o.hidden));
+  if (o.diffuse_types) {
+    type_in = register_module("type_in", torch::nn::Linear(o.vocab, o.hidden));
+    type_out = register_module("type_out", torch::nn::Linear(o.hidden, o.vocab));
+  } else {
+    atom_embedding = register_module("atom_embedding", torch::nn::Embedding(o.vocab, o.hidden));
+  }
   atom_time_in = register_module("atom_time_in", torch::nn::Linear(o.hidden + o.time_dim, o.hidden));
   for (int i = 0; i < o.layers; ++i)
     blocks.push_back(register_module("layer" + std::to_string(i), CspLayer(o.hidden, 6 * o.num_freqs, o.layer_norm)));
@@ -162,11 +168,16 @@ DenoiserOutput CspNetImpl::forward_reference(const torch::Tensor& t, const torch
   return run(t, atom_types, frac, lattice, edges, crystal_of_atom, num_crystals, true);
 }
 
-DenoiserOutput CspNetImpl::run(const torch::Tensor& t, const torch::Tensor& atom_types, const torch::Tensor& frac,
-                               const torch::Tensor& lattice, const EdgeIndex& edges,
-                               const torch::Tensor& crystal_of_atom, int64_t num_crystals, bool reference) {
+std::pair<torch::Tensor, torch::Tensor> CspNetImpl::encode(const torch::Tensor& t, const torch::Tensor& atom_types,
+                                                           const torch::Tensor& frac, const torch::Tensor& lattice,
+                                                           const EdgeIndex& edges, const torch::Tensor& crystal_of_atom,
+                                                           int64_t num_crystals, bool reference) {
   auto temb = sinusoidal_time_embedding(t, options.time_dim).to(frac.dtype());
-  auto h = torch::cat({atom_embedding(atom_types - 1), temb.index_select(0, crystal_of_atom)}, 1);
+  if (options.diffuse_types != atom_types.is_floating_point())
+    throw Error(options.diffuse_types ? "a generation network takes type vectors [N, vocab], not atomic numbers"
+                                      : "a CSP network takes atomic numbers [N], not type vectors");
+  auto atoms = options.diffuse_types ? type_in(atom_types) : atom_embedding(atom_types - 1);
+  auto h = torch::cat({atoms, temb.index_select(0, crystal_of_atom)}, 1);
   h = atom_time_in(h);
   EdgeFeatures features;
   if (reference) {
@@ -185,11 +196,19 @@ DenoiserOutput CspNetImpl::run(const torch::Tensor& t, const torch::Tensor& atom
   auto ips = torch::bmm(lattice, lattice.transpose(1, 2)).reshape({num_crystals, 9});
   for (auto& block : blocks) h = block->forward(h, features, ips, edges);
   if (options.layer_norm) h = final_norm(h);
-  DenoiserOutput out;
-  out.coords = coord_out(h);
   auto counts = torch::zeros({num_crystals, 1}, h.options()).index_add_(0, crystal_of_atom,
                                                                         torch::ones({h.size(0), 1}, h.options()));
   auto graph = torch::zeros({num_crystals, h.size(1)}, h.options()).index_add_(0, crystal_of_atom, h) / counts;
+  return {h, graph};
+}
+
+DenoiserOutput CspNetImpl::run(const torch::Tensor& t, const torch::Tensor& atom_types, const torch::Tensor& frac,
+                               const torch::Tensor& lattice, const EdgeIndex& edges,
+                               const torch::Tensor& crystal_of_atom, int64_t num_crystals, bool reference) {
+  auto [h, graph] = encode(t, atom_types, frac, lattice, edges, crystal_of_atom, num_crystals, reference);
+  DenoiserOutput out;
+  out.coords = coord_out(h);
+  if (options.diffuse_types) out.types = type_out(h);
   auto m = lattice_out(graph).view({num_crystals, 3, 3});
   out.lattice = torch::bmm(m, lattice);
   return out;

@@ -33,6 +33,10 @@ struct CspNetOptions {
   int time_dim = 256;      ///< sinusoidal time embedding width
   int vocab = kMaxAtomicNumber;  ///< atom types Z = 1..vocab
   bool layer_norm = true;  ///< pre-LayerNorm in each layer and before the heads
+  /// Generation models (DiffCSP's de novo variant): atoms enter as (noisy)
+  /// type vectors [N, vocab] through a Linear layer instead of an embedding
+  /// of Z, and a third head predicts the type noise.
+  bool diffuse_types = false;
 
   nlohmann::json to_json() const;
   static CspNetOptions from_json(const nlohmann::json& j);
@@ -77,21 +81,32 @@ TORCH_MODULE(CspLayer);
 struct DenoiserOutput {
   torch::Tensor lattice;  ///< [B, 3, 3] predicted lattice noise ε̂
   torch::Tensor coords;   ///< [N, 3] predicted normalised negated score
+  torch::Tensor types;    ///< [N, vocab] predicted type noise (generation models; undefined otherwise)
 };
 
 struct CspNetImpl : torch::nn::Module {
   explicit CspNetImpl(const CspNetOptions& options);
-  /// t: [B] float times (1..T); atom types [N]; frac [N, 3]; lattice [B, 3, 3].
+  /// t: [B] float times (1..T); atom types: [N] int64 atomic numbers (CSP
+  /// models) or [N, vocab] float type vectors (generation models); frac
+  /// [N, 3]; lattice [B, 3, 3].
   DenoiserOutput forward(const torch::Tensor& t, const torch::Tensor& atom_types, const torch::Tensor& frac,
                          const torch::Tensor& lattice, const EdgeIndex& edges, const torch::Tensor& crystal_of_atom,
                          int64_t num_crystals);
   DenoiserOutput forward_reference(const torch::Tensor& t, const torch::Tensor& atom_types, const torch::Tensor& frac,
                                    const torch::Tensor& lattice, const EdgeIndex& edges,
                                    const torch::Tensor& crystal_of_atom, int64_t num_crystals);
+  /// Node features after the last layer (and final norm) [N, hidden] and
+  /// their per-crystal mean [B, hidden]: the invariant encoding the heads
+  /// (and a property predictor) read.
+  std::pair<torch::Tensor, torch::Tensor> encode(const torch::Tensor& t, const torch::Tensor& atom_types,
+                                                 const torch::Tensor& frac, const torch::Tensor& lattice,
+                                                 const EdgeIndex& edges, const torch::Tensor& crystal_of_atom,
+                                                 int64_t num_crystals, bool reference = false);
   int64_t parameter_count() const;
 
   CspNetOptions options;
-  torch::nn::Embedding atom_embedding{nullptr};
+  torch::nn::Embedding atom_embedding{nullptr};  ///< CSP models
+  torch::nn::Linear type_in{nullptr}, type_out{nullptr};  ///< generation models
   torch::nn::Linear atom_time_in{nullptr};
   std::vector<CspLayer> blocks;
   torch::nn::LayerNorm final_norm{nullptr};

@@ -32,7 +32,7 @@ void save_model_file(const std::string& path, CspModel& model, CspModel* ema, co
   torch::serialize::OutputArchive archive;
   archive.write("format", c10::IValue(std::string(kModelFormatTag)));
   archive.write("format_version", c10::IValue(static_cast<int64_t>(kModelFormatVersion)));
-  archive.write("task", c10::IValue(std::string("csp")));
+  archive.write("task", c10::IValue(std::string(model.task())));
   const nlohmann::json config = {{"network", model.net_options().to_json()},
                                  {"diffusion", model.diffusion_options().to_json()}};
   archive.write("config", c10::IValue(config.dump()));

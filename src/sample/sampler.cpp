@@ -1,6 +1,8 @@
 #include "sample/sampler.h"
 
+#include <algorithm>
 #include <chrono>
+#include <optional>
 #include <cmath>
 
 #include "ml/runtime.h"
@@ -47,55 +49,173 @@ std::vector<int> time_grid(int T, int steps) {
 }
 
 struct BatchResult {
-  torch::Tensor frac, lattice;
+  torch::Tensor frac, lattice, types;  // types: [N] atomic numbers
 };
 
-BatchResult run_batch(CspModel& model, const CrystalBatch& b, const std::vector<int>& grid, SamplerKind kind,
-                      double step_lr, torch::Generator& gen, const torch::Device& dev) {
+// The type side of a batch for a generation model: which atoms have known
+// types (inpainted), the allowed-element mask, and the constraint handling
+// of the predicted clean types.
+struct TypeState {
+  bool active = false;              // generation model
+  bool any_known = false;           // some atom's type is given (inpainting)
+  torch::Tensor known;              // [N, 1] bool: type given by the task
+  torch::Tensor known_onehot;       // [N, V]
+  torch::Tensor mask;               // [1, V] float: 1 = allowed
+  const TypeConstraints* constraints = nullptr;
+  std::vector<int64_t> counts;      // atoms per crystal
+  std::vector<bool> denovo;         // per crystal
+
+  // Network input at time t: known atoms noised to level t, the rest as they are.
+  torch::Tensor input(const TypeDdpm& p, const torch::Tensor& a, int t, torch::Generator& gen) const {
+    if (!any_known) return a;
+    auto z = torch::randn(a.sizes(), gen, torch::TensorOptions(torch::kFloat32)).to(a.device());
+    return torch::where(known, p.noise_at(known_onehot, t, z), a);
+  }
+  // Predicted clean types under the constraints: clipped to [0, 1] (where a
+  // one-hot vector lies; unclipped strided steps can overshoot and blow up
+  // the lattice), forbidden elements zeroed, and in the late steps
+  // (`project`) each de novo crystal's rows replaced by a feasible one-hot
+  // assignment.
+  torch::Tensor clean(const TypeDdpm& p, const torch::Tensor& a_in, const torch::Tensor& eps, int t,
+                      bool project) const {
+    auto a0 = p.predict_clean(a_in, eps, t).clamp(0.0, 1.0) * mask;
+    if (project) a0 = projected(a0);
+    return torch::where(known, known_onehot, a0);
+  }
+  torch::Tensor projected(const torch::Tensor& a0) const {
+    const int vocab = static_cast<int>(a0.size(1));
+    auto host = a0.to(torch::kCPU).contiguous();
+    auto out = torch::zeros_like(host);
+    const float* s = host.data_ptr<float>();
+    float* o = out.data_ptr<float>();
+    int64_t offset = 0;
+    for (std::size_t c = 0; c < counts.size(); ++c) {
+      const int n = static_cast<int>(counts[c]);
+      if (denovo[c]) {
+        const auto zs = feasible_assignment(s + offset * vocab, n, vocab, *constraints);
+        for (int i = 0; i < n; ++i) o[(offset + i) * vocab + zs[i] - 1] = 1.0f;
+      }
+      offset += n;
+    }
+    return out.to(a0.device());
+  }
+  // Final atomic numbers: the argmax among allowed elements (or the feasible
+  // assignment), known types as given.
+  torch::Tensor final_types(const torch::Tensor& a0) const {
+    auto scores = a0.masked_fill(mask == 0, -1e9);
+    if (constraints->needs_projection()) scores = projected(a0.clamp(0.0, 1.0) * mask);
+    return (scores.argmax(1) + 1).to(torch::kInt64);
+  }
+};
+
+// Shifts the denoiser's outputs by the gradient of the guidance penalty at
+// the current noisy crystal (lattice l, coordinates x, type vectors a_in).
+void guide(DenoiserOutput& pred, const PropertyGuidance& g, CspModel& model, const CrystalBatch& b,
+           const EdgeIndex& edges, const torch::Tensor& times, const torch::Tensor& a_in, const torch::Tensor& x,
+           const torch::Tensor& l, int t) {
+  const int vocab = g.model->encoder_options().vocab;
+  torch::Tensor gl, gx, ga;
+  {
+    torch::AutoGradMode grad(true);
+    auto lq = l.detach().clone().requires_grad_(true);
+    auto xq = x.detach().clone().requires_grad_(true);
+    const bool types_free = a_in.is_floating_point();
+    auto aq = (types_free ? a_in : TypeDdpm::one_hot(a_in, vocab)).detach().clone().requires_grad_(types_free);
+    auto y = g.model->predict(times, aq, xq, lq, edges, b.crystal_of_atom, b.num_crystals());
+    torch::Tensor energy = torch::zeros({}, y.options());
+    for (std::size_t k = 0; k < g.targets.size(); ++k) {
+      const int col = g.target_columns[k];
+      energy = energy + g.targets[k].penalty(y.select(1, col), 1.0 / g.model->options().stddev[col]).sum();
+    }
+    std::vector<torch::Tensor> inputs = {lq, xq};
+    if (types_free) inputs.push_back(aq);
+    auto grads = torch::autograd::grad({energy}, inputs);
+    gl = grads[0];
+    gx = grads[1];
+    if (types_free) ga = grads[2];
+  }
+  const double abar = model.lattice_process().schedule().alpha_bar[t];
+  const double lambda = model.coord_process().schedule().lambda[t];
+  pred.lattice = pred.lattice + g.scale * std::sqrt(1 - abar) * gl.nan_to_num(0.0);
+  pred.coords = pred.coords + g.scale / std::sqrt(lambda) * gx.nan_to_num(0.0);
+  if (ga.defined()) pred.types = pred.types + g.scale * std::sqrt(1 - abar) * ga.nan_to_num(0.0);
+}
+
+BatchResult run_batch(CspModel& model, const CrystalBatch& b, const TypeState& ts, const std::vector<int>& grid,
+                      SamplerKind kind, double step_lr, torch::Generator& gen, const torch::Device& dev,
+                      const PropertyGuidance* guidance) {
   const int64_t nb = b.num_crystals(), na = b.total_atoms();
+  const int T = model.diffusion_options().steps;
   auto randn = [&](std::vector<int64_t> shape) {
     return torch::randn(shape, gen, torch::TensorOptions(torch::kFloat32)).to(dev);
   };
   auto x = torch::rand({na, 3}, gen, torch::TensorOptions(torch::kFloat32)).to(dev);
   auto l = randn({nb, 3, 3});
+  const int vocab = model.net_options().vocab;
+  torch::Tensor a = ts.active ? randn({na, vocab}) : torch::Tensor();
+  torch::Tensor a0_last;
   const EdgeIndex edges = EdgeIndex::fully_connected(b.counts, dev);
   const auto& lat = model.lattice_process();
   const auto& crd = model.coord_process();
+  const auto& typ = model.type_process();
+  const bool projecting = ts.active && ts.constraints->needs_projection();
+  auto denoise = [&](const torch::Tensor& times, const torch::Tensor& a_in, const torch::Tensor& x,
+                     const torch::Tensor& l, int t) {
+    auto out = model.denoise(times, a_in, b, x, l, edges);
+    if (guidance) guide(out, *guidance, model, b, edges, times, a_in, x, l, t);
+    return out;
+  };
   for (std::size_t k = 0; k + 1 < grid.size(); ++k) {
     const int t = grid[k], s = grid[k + 1];
+    const bool project = projecting && 2 * t <= T;
     auto times = torch::full({nb}, static_cast<float>(t), torch::TensorOptions(torch::kFloat32).device(dev));
+    torch::Tensor a_in = ts.active ? ts.input(typ, a, t, gen) : b.atom_types;
     if (kind == SamplerKind::kPc) {
       auto z = t > 1 ? randn({na, 3}) : torch::zeros({na, 3}, x.options());
-      auto pred = model.denoise(times, b, x, l, edges);
+      auto pred = denoise(times, a_in, x, l, t);
       x = crd.step_corrector(x, pred.coords, t, step_lr, z);
     }
-    auto pred = model.denoise(times, b, x, l, edges);
+    auto pred = denoise(times, a_in, x, l, t);
+    torch::Tensor a0 = ts.active ? ts.clean(typ, a_in, pred.types, t, project) : torch::Tensor();
     if (kind == SamplerKind::kHeun) {
       auto slope_x = crd.ode_slope(pred.coords, t);
       auto x_euler = crd.step_with_slope(x, slope_x, t, s);
       auto l_euler = lat.step_ddim(l, pred.lattice, t, s);
+      auto a_euler = ts.active ? typ.step_ddim(a_in, a0, t, s) : torch::Tensor();
       if (s == 0) {  // the last step stays first-order (σ_0 = 0 is outside the network's range)
         x = x_euler;
         l = l_euler;
+        a = a_euler;
+        a0_last = a0;
         continue;
       }
       auto times_s = torch::full({nb}, static_cast<float>(s), times.options());
-      auto pred_s = model.denoise(times_s, b, x_euler, l_euler, edges);
+      auto a_in_s = ts.active ? ts.input(typ, a_euler, s, gen) : b.atom_types;
+      auto pred_s = denoise(times_s, a_in_s, x_euler, l_euler, s);
       // Slopes are tangent vectors of the torus: they average as they are,
       // whatever image of the Euler point the network saw.
       x = crd.step_with_slope(x, 0.5 * (slope_x + crd.ode_slope(pred_s.coords, s)), t, s);
       l = lat.step_ddim(l, 0.5 * (pred.lattice + pred_s.lattice), t, s);
+      if (ts.active) {  // Heun in the clean-type parametrisation
+        a0 = 0.5 * (a0 + ts.clean(typ, a_in_s, pred_s.types, s, project));
+        a = typ.step_ddim(a_in, a0, t, s);
+      }
     } else if (kind == SamplerKind::kOde) {
       x = crd.step_ode(x, pred.coords, t, s);
       l = lat.step_ddim(l, pred.lattice, t, s);
+      if (ts.active) a = typ.step_ddim(a_in, a0, t, s);
     } else {
       auto zx = s > 0 ? randn({na, 3}) : torch::zeros({na, 3}, x.options());
       auto zl = s > 0 ? randn({nb, 3, 3}) : torch::zeros({nb, 3, 3}, l.options());
       x = crd.step_predictor(x, pred.coords, t, s, zx);
       l = lat.step_ancestral(l, pred.lattice, t, s, zl);
+      if (ts.active) a = typ.step_ancestral(a_in, a0, t, s, s > 0 ? randn({na, vocab}) : torch::Tensor());
     }
+    a0_last = a0;
   }
-  return {x, l};
+  BatchResult r{x, l, b.atom_types};
+  if (ts.active) r.types = torch::where(ts.known.squeeze(1), b.atom_types, ts.final_types(a0_last));
+  return r;
 }
 
 // Crystals with a non-finite coordinate or lattice entry, or a cell of
@@ -116,9 +236,9 @@ std::vector<bool> bad_crystals(const torch::Tensor& frac, const torch::Tensor& l
 
 }  // namespace
 
-std::vector<Structure> sample_csp(CspModel& model, const std::vector<std::vector<int>>& tasks,
-                                  const SampleOptions& o, SampleReport* report,
-                                  const std::function<void(std::size_t, std::size_t)>& progress) {
+std::vector<Structure> sample_crystals(CspModel& model, const std::vector<CrystalTask>& tasks,
+                                       const TypeConstraints& constraints, const SampleOptions& o,
+                                       SampleReport* report, const SampleProgress& progress) {
   const auto start = std::chrono::steady_clock::now();
   const torch::Device dev = parse_device(o.device);
   model.to(dev);
@@ -128,15 +248,37 @@ std::vector<Structure> sample_csp(CspModel& model, const std::vector<std::vector
   if (steps > T) throw Error("--steps " + std::to_string(steps) + " exceeds the model's " + std::to_string(T), ErrorKind::kUsage);
   const double step_lr = o.step_lr >= 0 ? o.step_lr : model.diffusion_options().step_lr;
   const std::vector<int> grid = time_grid(T, steps);
+  const int vocab = model.net_options().vocab;
   for (std::size_t i = 0; i < tasks.size(); ++i) {
-    if (tasks[i].empty()) throw Error("task " + std::to_string(i + 1) + ": no atoms", ErrorKind::kUsage);
-    for (int z : tasks[i])
-      if (z < 1 || z > model.net_options().vocab)
+    if (tasks[i].size() <= 0) throw Error("task " + std::to_string(i + 1) + ": no atoms", ErrorKind::kUsage);
+    if (tasks[i].species.empty()) {
+      if (!model.generative())
+        throw Error("this is a CSP model (trained with given atom types): de novo generation needs a model trained "
+                    "with --task gen; give a composition instead",
+                    ErrorKind::kUsage);
+      check_feasible(constraints, tasks[i].num_atoms, vocab);
+    }
+    for (int z : tasks[i].species)
+      if (z < 1 || z > vocab)
         throw Error("task " + std::to_string(i + 1) + ": element Z=" + std::to_string(z) +
                         " is outside the model's vocabulary", ErrorKind::kUsage);
   }
+  if (o.guidance) {
+    if (!o.guidance->model) throw Error("guidance without a property model", ErrorKind::kUsage);
+    if (o.guidance->model->options().steps != T)
+      throw Error("the property model was trained for T = " + std::to_string(o.guidance->model->options().steps) +
+                      " steps, the generator has T = " + std::to_string(T),
+                  ErrorKind::kUsage);
+    if (o.guidance->model->encoder_options().vocab != vocab)
+      throw Error("the property model's vocabulary differs from the generator's", ErrorKind::kUsage);
+    o.guidance->model->to(dev);
+    o.guidance->model->train(false);
+  }
   torch::NoGradGuard no_grad;
-  c10::InferenceMode inference;
+  // Inference tensors cannot enter autograd, so guided sampling runs
+  // without InferenceMode (only no-grad outside the guidance gradient).
+  std::optional<c10::InferenceMode> inference;
+  if (!o.guidance) inference.emplace();
   auto gen = at::detail::createCPUGenerator(o.seed);
   std::vector<Structure> out(tasks.size());
   SampleReport rep;
@@ -145,6 +287,10 @@ std::vector<Structure> sample_csp(CspModel& model, const std::vector<std::vector
   std::vector<std::size_t> pending(tasks.size());
   for (std::size_t i = 0; i < tasks.size(); ++i) pending[i] = i;
   std::size_t done = 0;
+  torch::Tensor mask = torch::zeros({1, vocab}, torch::kFloat32);
+  for (int z = 1; z <= vocab; ++z)
+    if (constraints.allows(z)) mask[0][z - 1] = 1.0f;
+  mask = mask.to(dev);
   for (int attempt = 0; attempt <= o.max_retries && !pending.empty(); ++attempt) {
     std::vector<std::size_t> again;
     for (std::size_t start_i = 0; start_i < pending.size();) {
@@ -152,22 +298,38 @@ std::vector<Structure> sample_csp(CspModel& model, const std::vector<std::vector
       std::vector<std::size_t> ids;
       std::vector<Structure> shells;
       int64_t atoms = 0;
-      while (start_i < pending.size() &&
-             (ids.empty() || atoms + static_cast<int64_t>(tasks[pending[start_i]].size()) <= o.batch_atoms)) {
+      while (start_i < pending.size() && (ids.empty() || atoms + tasks[pending[start_i]].size() <= o.batch_atoms)) {
         const auto id = pending[start_i++];
         ids.push_back(id);
-        atoms += static_cast<int64_t>(tasks[id].size());
+        atoms += tasks[id].size();
         Structure shell;
-        shell.species = tasks[id];
-        shell.frac.assign(tasks[id].size(), Vec3{0, 0, 0});
+        // De novo atoms enter as a placeholder Z (1) that the sampler never reads.
+        shell.species = tasks[id].species.empty() ? std::vector<int>(tasks[id].num_atoms, 1) : tasks[id].species;
+        shell.frac.assign(shell.species.size(), Vec3{0, 0, 0});
         shells.push_back(std::move(shell));
       }
       std::vector<const Structure*> ptrs;
       for (const auto& s : shells) ptrs.push_back(&s);
       const CrystalBatch b = make_batch(ptrs).to(dev);
-      const BatchResult r = run_batch(model, b, grid, o.kind, step_lr, gen, dev);
+      TypeState ts;
+      ts.active = model.generative();
+      if (ts.active) {
+        std::vector<uint8_t> known;
+        for (std::size_t k = 0; k < ids.size(); ++k) {
+          const bool denovo = tasks[ids[k]].species.empty();
+          ts.denovo.push_back(denovo);
+          known.insert(known.end(), shells[k].species.size(), denovo ? 0 : 1);
+        }
+        ts.any_known = std::find(known.begin(), known.end(), 1) != known.end();
+        ts.known = torch::tensor(known, torch::kBool).unsqueeze(1).to(dev);
+        ts.known_onehot = TypeDdpm::one_hot(b.atom_types, vocab);
+        ts.mask = mask;
+        ts.constraints = &constraints;
+        ts.counts = b.counts;
+      }
+      const BatchResult r = run_batch(model, b, ts, grid, o.kind, step_lr, gen, dev, o.guidance);
       const auto bad = bad_crystals(r.frac, r.lattice, b);
-      auto structures = batch_to_structures(b.atom_types, r.frac.nan_to_num(0.0), r.lattice.nan_to_num(0.0), b.counts);
+      auto structures = batch_to_structures(r.types, r.frac.nan_to_num(0.0), r.lattice.nan_to_num(0.0), b.counts);
       for (std::size_t k = 0; k < ids.size(); ++k) {
         if (bad[k]) {
           again.push_back(ids[k]);
@@ -185,6 +347,16 @@ std::vector<Structure> sample_csp(CspModel& model, const std::vector<std::vector
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (report) *report = rep;
   return out;
+}
+
+std::vector<Structure> sample_csp(CspModel& model, const std::vector<std::vector<int>>& tasks,
+                                  const SampleOptions& o, SampleReport* report, const SampleProgress& progress) {
+  std::vector<CrystalTask> t;
+  for (const auto& species : tasks) {
+    if (species.empty()) throw Error("task " + std::to_string(t.size() + 1) + ": no atoms", ErrorKind::kUsage);
+    t.push_back({species, static_cast<int>(species.size())});
+  }
+  return sample_crystals(model, t, TypeConstraints{}, o, report, progress);
 }
 
 }  // namespace xtaldiff

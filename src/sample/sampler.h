@@ -1,6 +1,9 @@
 /// @file
-/// Sampling crystal structures for given compositions (CSP) by reversing
-/// the joint lattice / coordinate diffusion. Samplers:
+/// Sampling crystal structures by reversing the joint lattice / coordinate
+/// (/ type) diffusion: for given compositions (CSP; with a generation model
+/// the known types are inpainted: fed noised to the level of each step) or
+/// de novo with a generation model, whose types are diffused under the hard
+/// constraints of type_constraints.h. Samplers:
 ///  - pc: DiffCSP's predictor-corrector (per step one Langevin corrector on
 ///    the coordinates, then the reverse-VE predictor and the ancestral
 ///    lattice step; 2 network evaluations per step);
@@ -21,6 +24,8 @@
 
 #include "crystal/structure.h"
 #include "model/csp_model.h"
+#include "model/property_model.h"
+#include "sample/type_constraints.h"
 
 namespace xtaldiff {
 
@@ -30,6 +35,16 @@ const char* sampler_name(SamplerKind k);
 /// Network evaluations per crystal of `kind` over `steps` time steps.
 long evaluations_per_crystal(SamplerKind kind, int steps);
 
+/// Classifier guidance by a property model (see property_model.h): every
+/// network evaluation's outputs are shifted by scale × ∇ of the summed
+/// target penalties at the current noisy crystal.
+struct PropertyGuidance {
+  PropertyModel* model = nullptr;
+  std::vector<PropertyTarget> targets;
+  std::vector<int> target_columns;  ///< column index of each target in the model
+  double scale = 1.0;
+};
+
 struct SampleOptions {
   SamplerKind kind = SamplerKind::kPc;
   int steps = 0;          ///< time steps; 0 = the model's T
@@ -38,6 +53,7 @@ struct SampleOptions {
   int batch_atoms = 8192; ///< atoms per network batch (memory vs speed)
   int max_retries = 3;    ///< re-sampling attempts for non-finite crystals
   std::string device = "cpu";
+  const PropertyGuidance* guidance = nullptr;  ///< optional property guidance
 };
 
 struct SampleReport {
@@ -48,10 +64,25 @@ struct SampleReport {
   double seconds = 0;
 };
 
-/// One structure per entry of `tasks` (each a list of atomic numbers).
+/// One crystal to sample: its atoms (CSP) or only their number (de novo).
+struct CrystalTask {
+  std::vector<int> species;  ///< atomic numbers; empty = de novo
+  int num_atoms = 0;         ///< de novo atom count (ignored when species is given)
+  int size() const { return species.empty() ? num_atoms : static_cast<int>(species.size()); }
+};
+
+using SampleProgress = std::function<void(std::size_t, std::size_t)>;
+
+/// One structure per task; de novo tasks need a generation model and obey
+/// `constraints` (checked before any work: an impossible request throws).
 /// `progress(done, total)` is called after each batch.
+std::vector<Structure> sample_crystals(CspModel& model, const std::vector<CrystalTask>& tasks,
+                                       const TypeConstraints& constraints, const SampleOptions& options,
+                                       SampleReport* report = nullptr, const SampleProgress& progress = {});
+
+/// CSP: one structure per entry of `tasks` (each a list of atomic numbers).
 std::vector<Structure> sample_csp(CspModel& model, const std::vector<std::vector<int>>& tasks,
                                   const SampleOptions& options, SampleReport* report = nullptr,
-                                  const std::function<void(std::size_t, std::size_t)>& progress = {});
+                                  const SampleProgress& progress = {});
 
 }  // namespace xtaldiff

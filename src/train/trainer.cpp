@@ -11,6 +11,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <numeric>
 #include <random>
 
@@ -120,7 +121,20 @@ void set_lr(torch::optim::Adam& opt, double lr) {
 
 }  // namespace
 
-TrainSummary train_csp(const TrainOptions& o) {
+nlohmann::json dataset_statistics(const std::vector<Structure>& structures) {
+  std::map<int, long> atoms, elements;
+  for (const auto& s : structures) {
+    ++atoms[static_cast<int>(s.size())];
+    const Composition comp = s.composition();  // amounts() refers into it
+    for (const auto& [z, amount] : comp.amounts()) ++elements[z];
+  }
+  nlohmann::json a = nlohmann::json::object(), e = nlohmann::json::object();
+  for (const auto& [n, count] : atoms) a[std::to_string(n)] = count;
+  for (const auto& [z, count] : elements) e[std::to_string(z)] = count;
+  return {{"crystals", structures.size()}, {"num_atoms", a}, {"elements", e}};
+}
+
+TrainSummary train_model(const TrainOptions& o) {
   const int threads = configure_threads(o.threads);
   const torch::Device dev = parse_device(o.device);
   if (o.out.empty()) throw Error("--out is required", ErrorKind::kUsage);
@@ -140,7 +154,8 @@ TrainSummary train_csp(const TrainOptions& o) {
   torch::optim::Adam opt(model.net()->parameters(), torch::optim::AdamOptions(o.lr));
   TrainerState st;
   st.lr = o.lr;
-  nlohmann::json metadata = {{"task", "csp"},
+  nlohmann::json metadata = {{"task", model.task()},
+                             {"dataset_stats", dataset_statistics(train)},
                              {"data", o.data},
                              {"val_data", val_path},
                              {"train_crystals", train.size()},
@@ -211,7 +226,7 @@ TrainSummary train_csp(const TrainOptions& o) {
     std::mt19937_64 shuffle_rng(o.seed * 1000003ULL + st.epoch);
     std::shuffle(order.begin(), order.end(), shuffle_rng);
     auto gen = at::detail::createCPUGenerator(o.seed * 7919ULL + st.epoch);
-    double loss_sum = 0, lat_sum = 0, coord_sum = 0;
+    double loss_sum = 0, lat_sum = 0, coord_sum = 0, type_sum = 0;
     std::size_t seen = 0;
     for (std::size_t bi = 0; bi < batches; ++bi) {
       std::vector<const Structure*> ptrs;
@@ -233,6 +248,7 @@ TrainSummary train_csp(const TrainOptions& o) {
       loss_sum += loss * ptrs.size();
       lat_sum += parts.lattice.item<double>() * ptrs.size();
       coord_sum += parts.coord.item<double>() * ptrs.size();
+      if (parts.types.defined()) type_sum += parts.types.item<double>() * ptrs.size();
       seen += ptrs.size();
       if (!o.quiet && tty) {
         const double el = std::chrono::duration<double>(Clock::now() - epoch_start).count();
@@ -264,14 +280,16 @@ TrainSummary train_csp(const TrainOptions& o) {
     const double total_secs = std::chrono::duration<double>(Clock::now() - session_start).count();
     nlohmann::json line = {{"epoch", st.epoch},  {"step", st.step},       {"lr", st.lr},
                            {"train_loss", st.last_train}, {"lattice_loss", lat_sum / seen}, {"coord_loss", coord_sum / seen},
+                           {"type_loss", type_sum / seen},
                            {"val_loss", std::isfinite(val_loss) ? nlohmann::json(val_loss) : nlohmann::json(nullptr)},
                            {"crystals_per_s", rate}, {"hours", hours_before + total_secs / 3600.0}};
     log << line.dump() << "\n" << std::flush;
     if (!o.quiet) {
       if (tty) std::fprintf(stderr, "\n");
       else
-        std::fprintf(stderr, "epoch %d/%d loss %.4f (lattice %.4f coord %.4f) val %.4f lr %.2e %.0f crystals/s\n",
-                     st.epoch, o.epochs, st.last_train, lat_sum / seen, coord_sum / seen, val_loss, st.lr, rate);
+        std::fprintf(stderr, "epoch %d/%d loss %.4f (lattice %.4f coord %.4f type %.4f) val %.4f lr %.2e %.0f crystals/s\n",
+                     st.epoch, o.epochs, st.last_train, lat_sum / seen, coord_sum / seen, type_sum / seen, val_loss,
+                     st.lr, rate);
     }
     summary.crystals_per_second = rate;
     if (o.max_hours > 0 && total_secs / 3600.0 + epoch_secs / 3600.0 > o.max_hours) out_of_time = true;

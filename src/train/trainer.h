@@ -1,5 +1,5 @@
 /// @file
-/// Training of a CSP diffusion model (DiffCSP recipe): Adam, plateau LR
+/// Training of a diffusion model (CSP or generation) (DiffCSP recipe): Adam, plateau LR
 /// schedule on the validation loss (factor 0.6, patience 30 epochs, floor
 /// 1e-4), gradient clipping by value (0.5), EMA weights, a progress line
 /// (loss, crystals/s, ETA), a JSON-lines log, and atomic checkpoints every
@@ -45,6 +45,12 @@ struct TrainSummary {
   double crystals_per_second = 0;
 };
 
-TrainSummary train_csp(const TrainOptions& options);
+/// Trains a CSP model, or a generation model when options.net.diffuse_types.
+TrainSummary train_model(const TrainOptions& options);
+
+/// What a generation model needs to know of its training set, kept in the
+/// model file's metadata as "dataset_stats": {"crystals": n, "num_atoms":
+/// {"5": count, ...}, "elements": {"8": crystals containing Z=8, ...}}.
+nlohmann::json dataset_statistics(const std::vector<Structure>& structures);
 
 }  // namespace xtaldiff

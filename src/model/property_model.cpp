@@ -1,0 +1,409 @@
+#include "model/property_model.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <numeric>
+#include <random>
+
+#include "io/formats.h"
+#include "ml/runtime.h"
+#include "util/clock.h"
+#include "util/error.h"
+#include "util/strings.h"
+
+namespace xtaldiff {
+
+constexpr const char* kPropertyFormatTag = "xtaldiff-property-model";
+constexpr int kPropertyFormatVersion = 1;
+
+nlohmann::json PropertyOptions::to_json() const {
+  return {{"columns", columns}, {"mean", mean}, {"stddev", stddev},
+          {"steps", steps},     {"sigma_begin", sigma_begin}, {"sigma_end", sigma_end}};
+}
+
+PropertyOptions PropertyOptions::from_json(const nlohmann::json& j) {
+  PropertyOptions o;
+  o.columns = j.at("columns").get<std::vector<std::string>>();
+  o.mean = j.at("mean").get<std::vector<double>>();
+  o.stddev = j.at("stddev").get<std::vector<double>>();
+  o.steps = j.value("steps", o.steps);
+  o.sigma_begin = j.value("sigma_begin", o.sigma_begin);
+  o.sigma_end = j.value("sigma_end", o.sigma_end);
+  if (o.columns.empty() || o.mean.size() != o.columns.size() || o.stddev.size() != o.columns.size())
+    throw Error("property model options are inconsistent: " + j.dump());
+  return o;
+}
+
+PropertyTarget PropertyTarget::parse(const std::string& text) {
+  PropertyTarget t;
+  const auto pos = text.find_first_of("=<>");
+  if (pos == std::string::npos || pos == 0)
+    throw Error("--target " + text + ": expected COLUMN=VALUE, COLUMN<VALUE or COLUMN>VALUE", ErrorKind::kUsage);
+  t.column = std::string(trim(text.substr(0, pos)));
+  t.kind = text[pos] == '=' ? Kind::kEqual : text[pos] == '<' ? Kind::kBelow : Kind::kAbove;
+  const std::string value(trim(text.substr(pos + 1)));
+  try {
+    std::size_t used = 0;
+    t.value = std::stod(value, &used);
+    if (used != value.size() || !std::isfinite(t.value)) throw std::invalid_argument("");
+  } catch (const std::exception&) {
+    throw Error("--target " + text + ": '" + value + "' is not a number", ErrorKind::kUsage);
+  }
+  return t;
+}
+
+torch::Tensor PropertyTarget::penalty(const torch::Tensor& y, double scale) const {
+  auto d = (y - value) * scale;
+  switch (kind) {
+    case Kind::kEqual: return d * d;
+    case Kind::kBelow: return torch::relu(d).pow(2);
+    case Kind::kAbove: return torch::relu(-d).pow(2);
+  }
+  return d * d;
+}
+
+bool PropertyTarget::met(double y, double tolerance) const {
+  switch (kind) {
+    case Kind::kEqual: return std::abs(y - value) <= tolerance;
+    case Kind::kBelow: return y < value;
+    case Kind::kAbove: return y > value;
+  }
+  return false;
+}
+
+std::string PropertyTarget::describe() const {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%g", value);
+  return column + (kind == Kind::kEqual ? "=" : kind == Kind::kBelow ? "<" : ">") + buf;
+}
+
+PropertyModel::PropertyModel(const CspNetOptions& encoder, const PropertyOptions& options)
+    : encoder_options_(encoder),
+      options_(options),
+      encoder_(encoder),
+      lattice_(options.steps),
+      coords_(options.steps, options.sigma_begin, options.sigma_end),
+      types_(options.steps) {
+  if (!encoder.diffuse_types) throw Error("a property model's encoder takes type vectors (diffuse_types)");
+  const int h = encoder.hidden, k = static_cast<int>(options.columns.size());
+  head_ = torch::nn::Sequential(torch::nn::Linear(h, h), torch::nn::SiLU(), torch::nn::Linear(h, k));
+}
+
+std::vector<torch::Tensor> PropertyModel::parameters() {
+  auto p = encoder_->parameters();
+  for (auto& q : head_->parameters()) p.push_back(q);
+  return p;
+}
+
+void PropertyModel::to(const torch::Device& device) {
+  encoder_->to(device);
+  head_->to(device);
+}
+
+void PropertyModel::train(bool on) {
+  encoder_->train(on);
+  head_->train(on);
+}
+
+int PropertyModel::column_index(const std::string& name) const {
+  for (std::size_t i = 0; i < options_.columns.size(); ++i)
+    if (options_.columns[i] == name) return static_cast<int>(i);
+  std::string have;
+  for (const auto& c : options_.columns) have += (have.empty() ? "" : ", ") + c;
+  throw Error("the property model predicts " + have + "; it has no column '" + name + "'", ErrorKind::kUsage);
+}
+
+torch::Tensor PropertyModel::predict(const torch::Tensor& t, const torch::Tensor& types, const torch::Tensor& frac,
+                                     const torch::Tensor& lattice, const EdgeIndex& edges,
+                                     const torch::Tensor& crystal_of_atom, int64_t num_crystals) {
+  auto graph = encoder_->encode(t, types, frac, lattice, edges, crystal_of_atom, num_crystals).second;
+  auto z = head_->forward(graph);
+  auto mean = torch::tensor(options_.mean, torch::kFloat64).to(z.options());
+  auto sd = torch::tensor(options_.stddev, torch::kFloat64).to(z.options());
+  return z * sd + mean;
+}
+
+torch::Tensor PropertyModel::predict_clean(const CrystalBatch& b) {
+  const auto dev = b.frac.device();
+  const EdgeIndex edges = EdgeIndex::fully_connected(b.counts, dev);
+  auto t = torch::zeros({b.num_crystals()}, b.frac.options());
+  return predict(t, TypeDdpm::one_hot(b.atom_types, encoder_options_.vocab), b.frac, b.lattice, edges,
+                 b.crystal_of_atom, b.num_crystals());
+}
+
+torch::Tensor PropertyModel::loss(const CrystalBatch& b, const torch::Tensor& labels, torch::Generator& gen) {
+  const auto dev = b.frac.device();
+  const int64_t nb = b.num_crystals(), na = b.total_atoms();
+  const auto cpu = b.frac.options().device(torch::kCPU);
+  auto t = torch::randint(0, options_.steps + 1, {nb}, gen, torch::TensorOptions(torch::kInt64)).to(dev);
+  auto eps_l = torch::randn({nb, 3, 3}, gen, cpu).to(dev);
+  auto eps_x = torch::randn({na, 3}, gen, cpu).to(dev);
+  auto eps_a = torch::randn({na, encoder_options_.vocab}, gen, cpu).to(dev);
+  auto t_atom = t.index_select(0, b.crystal_of_atom);
+  auto lt = lattice_.noise(b.lattice, t, eps_l);
+  auto xt = b.frac + coords_.sigma_of(t_atom, b.frac.options()).unsqueeze(-1) * eps_x;
+  xt = xt - torch::floor(xt);
+  auto at = types_.noise(TypeDdpm::one_hot(b.atom_types, encoder_options_.vocab), t_atom, eps_a);
+  const EdgeIndex edges = EdgeIndex::fully_connected(b.counts, dev);
+  auto graph = encoder_->encode(t.to(torch::kFloat32), at, xt, lt, edges, b.crystal_of_atom, nb).second;
+  auto z = head_->forward(graph);
+  auto mean = torch::tensor(options_.mean, torch::kFloat64).to(z.options());
+  auto sd = torch::tensor(options_.stddev, torch::kFloat64).to(z.options());
+  auto target = (labels.to(z.options()) - mean) / sd;
+  auto known = torch::isfinite(target);
+  auto diff = torch::where(known, z - target.nan_to_num(0.0), torch::zeros_like(z));
+  return diff.pow(2).sum() / known.sum().clamp_min(1);
+}
+
+std::vector<std::vector<double>> predict_structures(PropertyModel& model, const std::vector<Structure>& structures,
+                                                    const torch::Device& device, int batch) {
+  torch::NoGradGuard no_grad;
+  model.to(device);
+  model.train(false);
+  std::vector<std::vector<double>> out;
+  for (std::size_t start = 0; start < structures.size(); start += batch) {
+    std::vector<Structure> canon;
+    const std::size_t end = std::min(structures.size(), start + batch);
+    for (std::size_t i = start; i < end; ++i) canon.push_back(canonical_structure(structures[i]));
+    std::vector<const Structure*> ptrs;
+    for (const auto& s : canon) ptrs.push_back(&s);
+    auto y = model.predict_clean(make_batch(ptrs).to(device)).to(torch::kCPU, torch::kFloat64).contiguous();
+    auto a = y.accessor<double, 2>();
+    for (int64_t i = 0; i < y.size(0); ++i) {
+      std::vector<double> row(y.size(1));
+      for (int64_t k = 0; k < y.size(1); ++k) row[k] = a[i][k];
+      out.push_back(row);
+    }
+  }
+  return out;
+}
+
+void save_property_model(const std::string& path, PropertyModel& model, const nlohmann::json& metadata) {
+  torch::serialize::OutputArchive archive;
+  archive.write("format", c10::IValue(std::string(kPropertyFormatTag)));
+  archive.write("format_version", c10::IValue(static_cast<int64_t>(kPropertyFormatVersion)));
+  const nlohmann::json config = {{"encoder", model.encoder_options().to_json()}, {"property", model.options().to_json()}};
+  archive.write("config", c10::IValue(config.dump()));
+  archive.write("metadata", c10::IValue(metadata.dump()));
+  torch::serialize::OutputArchive enc, head;
+  model.encoder()->save(enc);
+  model.head()->save(head);
+  archive.write("encoder", enc);
+  archive.write("head", head);
+  const std::string tmp = path + ".tmp" + std::to_string(::getpid());
+  try {
+    archive.save_to(tmp);
+  } catch (const c10::Error& e) {
+    std::remove(tmp.c_str());
+    throw Error(path + ": cannot write property model (" + e.what_without_backtrace() + ")", ErrorKind::kIo);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw Error(path + ": cannot rename the temporary file into place", ErrorKind::kIo);
+  }
+}
+
+LoadedPropertyModel load_property_model(const std::string& path) {
+  if (!std::filesystem::is_regular_file(path)) throw Error(path + ": no such property model file", ErrorKind::kIo);
+  torch::serialize::InputArchive archive;
+  LoadedPropertyModel out;
+  try {
+    archive.load_from(path);
+    c10::IValue format, version, config, metadata;
+    if (!archive.try_read("format", format) || !format.isString() || format.toStringRef() != kPropertyFormatTag)
+      throw Error(path + ": not an xtaldiff property model (train one with `xtaldiff train --task property`)");
+    archive.read("format_version", version);
+    if (!version.isInt() || version.toInt() != kPropertyFormatVersion)
+      throw Error(path + ": property model format version " + (version.isInt() ? std::to_string(version.toInt()) : "?") +
+                  ", this xtaldiff reads version " + std::to_string(kPropertyFormatVersion));
+    archive.read("config", config);
+    archive.read("metadata", metadata);
+    const auto cfg = nlohmann::json::parse(config.toStringRef());
+    out.metadata = nlohmann::json::parse(metadata.toStringRef());
+    out.model = std::make_unique<PropertyModel>(CspNetOptions::from_json(cfg.at("encoder")),
+                                                PropertyOptions::from_json(cfg.at("property")));
+    torch::serialize::InputArchive enc, head;
+    archive.read("encoder", enc);
+    archive.read("head", head);
+    out.model->encoder()->load(enc);
+    out.model->head()->load(head);
+  } catch (const c10::Error& e) {
+    throw Error(path + ": not an xtaldiff property model, or damaged (" +
+                std::string(e.what_without_backtrace()).substr(0, 200) + ")");
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(path + ": damaged property model (configuration: " + e.what() + ")");
+  }
+  return out;
+}
+
+namespace {
+
+struct LabelledSet {
+  std::vector<Structure> structures;
+  std::vector<std::vector<double>> labels;
+};
+
+std::vector<double> mean_abs_error(PropertyModel& m, const LabelledSet& s, int batch, const torch::Device& dev) {
+  torch::NoGradGuard no_grad;
+  m.train(false);
+  const std::size_t k = m.options().columns.size();
+  std::vector<double> err(k, 0.0);
+  for (std::size_t start = 0; start < s.structures.size(); start += batch) {
+    std::vector<const Structure*> ptrs;
+    const std::size_t end = std::min(s.structures.size(), start + batch);
+    for (std::size_t i = start; i < end; ++i) ptrs.push_back(&s.structures[i]);
+    auto y = m.predict_clean(make_batch(ptrs).to(dev)).to(torch::kCPU, torch::kFloat64).contiguous();
+    auto a = y.accessor<double, 2>();
+    for (std::size_t i = start; i < end; ++i)
+      for (std::size_t c = 0; c < k; ++c) err[c] += std::abs(a[i - start][c] - s.labels[i][c]);
+  }
+  for (auto& e : err) e /= std::max<std::size_t>(1, s.structures.size());
+  m.train(true);
+  return err;
+}
+
+}  // namespace
+
+PropertyTrainSummary train_property_model(const PropertyTrainOptions& o) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  const int threads = configure_threads(o.threads);
+  const torch::Device dev = parse_device(o.device);
+  if (o.columns.empty()) throw Error("give at least one --column to predict", ErrorKind::kUsage);
+  if (!(o.holdout > 0 && o.holdout < 1)) throw Error("--holdout must be between 0 and 1", ErrorKind::kUsage);
+  const Dataset d = read_structures(o.data, ReadOptions{});
+  std::vector<std::size_t> cols;
+  for (const auto& name : o.columns) {
+    const auto c = d.column(name);
+    if (!c) {
+      std::string have;
+      for (const auto& n : d.columns) have += (have.empty() ? "" : ", ") + n;
+      throw Error(o.data + ": no column '" + name + "' (it has: " + (have.empty() ? "none" : have) + ")",
+                  ErrorKind::kUsage);
+    }
+    cols.push_back(*c);
+  }
+  // Rows with a number in every column, shuffled once (seeded) and split.
+  std::vector<std::size_t> rows;
+  for (std::size_t r = 0; r < d.size(); ++r) {
+    bool ok = true;
+    for (auto c : cols) ok = ok && d.number(r, c).has_value();
+    if (ok) rows.push_back(r);
+  }
+  if (rows.size() < 10)
+    throw Error(o.data + ": only " + std::to_string(rows.size()) + " rows have numeric values in every column",
+                ErrorKind::kInput);
+  std::mt19937_64 rng(o.seed);
+  std::shuffle(rows.begin(), rows.end(), rng);
+  const std::size_t n_hold = std::max<std::size_t>(1, static_cast<std::size_t>(o.holdout * rows.size()));
+  LabelledSet train, hold;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    LabelledSet& s = i < n_hold ? hold : train;
+    s.structures.push_back(canonical_structure(d.records[rows[i]].structure));
+    std::vector<double> y;
+    for (auto c : cols) y.push_back(*d.number(rows[i], c));
+    s.labels.push_back(y);
+  }
+  PropertyOptions po;
+  po.columns = o.columns;
+  po.steps = o.steps;
+  for (std::size_t c = 0; c < cols.size(); ++c) {
+    double sum = 0, sq = 0;
+    for (const auto& y : train.labels) sum += y[c], sq += y[c] * y[c];
+    const double mean = sum / train.labels.size();
+    po.mean.push_back(mean);
+    po.stddev.push_back(std::max(1e-6, std::sqrt(std::max(0.0, sq / train.labels.size() - mean * mean))));
+  }
+  CspNetOptions enc = o.encoder;
+  enc.diffuse_types = true;
+  torch::manual_seed(o.seed);
+  PropertyModel model(enc, po);
+  model.to(dev);
+  model.train(true);
+  torch::optim::Adam opt(model.parameters(), torch::optim::AdamOptions(o.lr));
+  auto labels_of = [&](const std::vector<std::size_t>& idx) {
+    auto t = torch::empty({static_cast<int64_t>(idx.size()), static_cast<int64_t>(cols.size())}, torch::kFloat64);
+    auto a = t.accessor<double, 2>();
+    for (std::size_t i = 0; i < idx.size(); ++i)
+      for (std::size_t c = 0; c < cols.size(); ++c) a[i][c] = train.labels[idx[i]][c];
+    return t;
+  };
+  PropertyTrainSummary summary;
+  summary.train_rows = static_cast<int>(train.structures.size());
+  summary.holdout_rows = static_cast<int>(hold.structures.size());
+  double best = INFINITY;
+  int best_epoch = 0;
+  std::vector<torch::Tensor> best_weights;
+  std::vector<double> best_mae;
+  std::vector<std::size_t> order(train.structures.size());
+  for (int epoch = 0; epoch < o.epochs; ++epoch) {
+    std::iota(order.begin(), order.end(), 0);
+    std::mt19937_64 shuffle_rng(o.seed * 1000003ULL + epoch);
+    std::shuffle(order.begin(), order.end(), shuffle_rng);
+    auto gen = at::detail::createCPUGenerator(o.seed * 7919ULL + epoch);
+    double loss_sum = 0;
+    for (std::size_t s = 0; s < order.size(); s += o.batch) {
+      std::vector<std::size_t> idx(order.begin() + s, order.begin() + std::min(order.size(), s + o.batch));
+      std::vector<const Structure*> ptrs;
+      for (auto i : idx) ptrs.push_back(&train.structures[i]);
+      auto loss = model.loss(make_batch(ptrs).to(dev), labels_of(idx), gen);
+      opt.zero_grad();
+      loss.backward();
+      torch::nn::utils::clip_grad_value_(model.parameters(), 0.5);
+      opt.step();
+      loss_sum += loss.item<double>() * idx.size();
+    }
+    const auto mae = mean_abs_error(model, hold, 256, dev);
+    double score = 0;
+    for (std::size_t c = 0; c < mae.size(); ++c) score += mae[c] / po.stddev[c];
+    if (score < best) {
+      best = score;
+      best_epoch = epoch + 1;
+      best_mae = mae;
+      best_weights.clear();
+      for (auto& p : model.parameters()) best_weights.push_back(p.detach().clone());
+    }
+    summary.epochs = epoch + 1;
+    const double hours = std::chrono::duration<double>(Clock::now() - start).count() / 3600.0;
+    if (!o.quiet) {
+      std::string m;
+      for (std::size_t c = 0; c < mae.size(); ++c) m += " " + o.columns[c] + " " + std::to_string(mae[c]);
+      std::fprintf(stderr, "epoch %d/%d loss %.4f held-out MAE%s\n", epoch + 1, o.epochs, loss_sum / order.size(),
+                   m.c_str());
+    }
+    if (o.max_hours > 0 && hours * (epoch + 2) / (epoch + 1) > o.max_hours) break;
+  }
+  {
+    torch::NoGradGuard no_grad;
+    auto params = model.parameters();
+    for (std::size_t i = 0; i < params.size(); ++i) params[i].copy_(best_weights[i]);
+  }
+  summary.holdout_mae = best_mae;
+  summary.hours = std::chrono::duration<double>(Clock::now() - start).count() / 3600.0;
+  nlohmann::json mae_json = nlohmann::json::object(), label_std = nlohmann::json::object();
+  for (std::size_t c = 0; c < cols.size(); ++c) mae_json[o.columns[c]] = best_mae[c], label_std[o.columns[c]] = po.stddev[c];
+  const nlohmann::json metadata = {{"task", "property"},
+                                   {"command", o.command_line},
+                                   {"data", o.data},
+                                   {"columns", o.columns},
+                                   {"train_rows", summary.train_rows},
+                                   {"holdout_rows", summary.holdout_rows},
+                                   {"holdout_share", o.holdout},
+                                   {"holdout_mae", mae_json},
+                                   {"label_stddev", label_std},
+                                   {"best_epoch", best_epoch},
+                                   {"epochs", summary.epochs},
+                                   {"hours", summary.hours},
+                                   {"threads", threads},
+                                   {"seed", o.seed},
+                                   {"saved", now_iso8601()}};
+  save_property_model(o.out, model, metadata);
+  return summary;
+}
+
+}  // namespace xtaldiff

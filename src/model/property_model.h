@@ -1,0 +1,125 @@
+/// @file
+/// A property predictor for guidance and for `xtaldiff predict`: the
+/// denoiser's periodic GNN encoder (type vectors in, time-conditioned) with a
+/// per-crystal MLP head, trained on structures noised by the same lattice /
+/// torus / type processes at a random t ∈ 0..T, so it predicts from the
+/// noisy crystals a sampler holds at every step (t = 0 for clean ones).
+/// Targets are standardised per column; the file keeps the means and
+/// standard deviations, the columns, and the held-out error.
+///
+/// Guidance (classifier guidance, Dhariwal & Nichol 2021): for a penalty
+/// E(y) of the predicted properties y, the sampler adds s·∇E to the
+/// predicted noise of the lattice and the types (scaled by sqrt(1 − ᾱ_t))
+/// and to the negated coordinate score (divided by sqrt(λ_t)), which steers
+/// each step towards low E. `PropertyTarget` writes E for a value
+/// ((y − v)²), an upper bound (relu(y − v)²) or a lower bound.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "data/crystal_batch.h"
+#include "diffusion/lattice_ddpm.h"
+#include "diffusion/torus_ve.h"
+#include "diffusion/type_ddpm.h"
+#include "model/cspnet.h"
+
+namespace xtaldiff {
+
+struct PropertyOptions {
+  std::vector<std::string> columns;  ///< dataset columns predicted, in order
+  std::vector<double> mean, stddev;  ///< standardisation of each column
+  int steps = 1000;                  ///< T of the noising processes (the generator's)
+  double sigma_begin = 0.005, sigma_end = 0.5;
+  nlohmann::json to_json() const;
+  static PropertyOptions from_json(const nlohmann::json& j);
+};
+
+/// "band_gap=3.0", "formation_energy_per_atom<-1.0", "heat_ref>0.5".
+struct PropertyTarget {
+  enum class Kind { kEqual, kBelow, kAbove } kind = Kind::kEqual;
+  std::string column;
+  double value = 0;
+  static PropertyTarget parse(const std::string& text);
+  /// Penalty per crystal from predictions y [B] (in the column's units, over its std).
+  torch::Tensor penalty(const torch::Tensor& y, double scale) const;
+  /// Whether a predicted value meets the target (equality: within `tolerance`).
+  bool met(double y, double tolerance) const;
+  std::string describe() const;
+};
+
+class PropertyModel {
+ public:
+  PropertyModel(const CspNetOptions& encoder, const PropertyOptions& options);
+  /// Predictions [B, K] in the columns' units. `types`: [N, V] type vectors.
+  torch::Tensor predict(const torch::Tensor& t, const torch::Tensor& types, const torch::Tensor& frac,
+                        const torch::Tensor& lattice, const EdgeIndex& edges, const torch::Tensor& crystal_of_atom,
+                        int64_t num_crystals);
+  /// Predictions for clean crystals (t = 0).
+  torch::Tensor predict_clean(const CrystalBatch& batch);
+  /// MSE of the standardised predictions on noised crystals against
+  /// `labels` [B, K] (NaN = missing, left out).
+  torch::Tensor loss(const CrystalBatch& batch, const torch::Tensor& labels, torch::Generator& gen);
+  /// Index of a column, or throws Error naming the columns it has.
+  int column_index(const std::string& name) const;
+
+  CspNet& encoder() { return encoder_; }
+  torch::nn::Sequential& head() { return head_; }
+  std::vector<torch::Tensor> parameters();
+  const CspNetOptions& encoder_options() const { return encoder_options_; }
+  const PropertyOptions& options() const { return options_; }
+  void to(const torch::Device& device);
+  void train(bool on);
+
+ private:
+  CspNetOptions encoder_options_;
+  PropertyOptions options_;
+  CspNet encoder_;
+  torch::nn::Sequential head_;
+  LatticeDdpm lattice_;
+  TorusVe coords_;
+  TypeDdpm types_;
+};
+
+struct PropertyTrainOptions {
+  std::string data, out;
+  std::vector<std::string> columns;
+  CspNetOptions encoder;
+  int steps = 1000;
+  int epochs = 100;
+  double max_hours = 0;
+  int batch = 128;
+  double lr = 1e-3;
+  double holdout = 0.1;  ///< share of labelled rows held out for the reported error
+  int threads = 0;
+  std::string device = "cpu";
+  uint64_t seed = 42;
+  bool quiet = false;
+  std::string command_line;
+};
+
+struct PropertyTrainSummary {
+  int epochs = 0, train_rows = 0, holdout_rows = 0;
+  std::vector<double> holdout_mae;  ///< per column, clean structures, the best epoch's weights
+  double hours = 0;
+};
+
+/// Trains on the rows with a numeric value in every column; keeps the
+/// weights with the lowest held-out MAE (summed over standardised columns).
+PropertyTrainSummary train_property_model(const PropertyTrainOptions& options);
+
+/// Predictions [structures][columns] for clean structures (canonicalised
+/// first, as in training), in batches, without gradients.
+std::vector<std::vector<double>> predict_structures(PropertyModel& model, const std::vector<Structure>& structures,
+                                                    const torch::Device& device, int batch = 256);
+
+void save_property_model(const std::string& path, PropertyModel& model, const nlohmann::json& metadata);
+struct LoadedPropertyModel {
+  std::unique_ptr<PropertyModel> model;
+  nlohmann::json metadata;
+};
+LoadedPropertyModel load_property_model(const std::string& path);
+
+}  // namespace xtaldiff
