@@ -27,6 +27,20 @@ nlohmann::json parse_json(const std::string& text, const std::string& path, cons
 
 }  // namespace
 
+void save_archive_atomic(torch::serialize::OutputArchive& archive, const std::string& path) {
+  const std::string tmp = path + ".tmp" + std::to_string(::getpid());
+  try {
+    archive.save_to(tmp);
+  } catch (const c10::Error& e) {
+    std::remove(tmp.c_str());
+    throw Error(path + ": cannot write (" + e.what_without_backtrace() + ")", ErrorKind::kIo);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw Error(path + ": cannot rename the temporary file into place", ErrorKind::kIo);
+  }
+}
+
 void save_model_file(const std::string& path, CspModel& model, CspModel* ema, const SavedState& state,
                      torch::optim::Optimizer* optimizer) {
   torch::serialize::OutputArchive archive;
@@ -51,17 +65,7 @@ void save_model_file(const std::string& path, CspModel& model, CspModel* ema, co
     optimizer->save(opt);
     archive.write("optimizer", opt);
   }
-  const std::string tmp = path + ".tmp" + std::to_string(::getpid());
-  try {
-    archive.save_to(tmp);
-  } catch (const c10::Error& e) {
-    std::remove(tmp.c_str());
-    throw Error(path + ": cannot write model file (" + e.what_without_backtrace() + ")", ErrorKind::kIo);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error(path + ": cannot rename the temporary model file into place", ErrorKind::kIo);
-  }
+  save_archive_atomic(archive, path);
 }
 
 LoadedModel load_model_file(const std::string& path, torch::optim::Optimizer* optimizer) {

@@ -26,6 +26,10 @@ struct SavedState {
   nlohmann::json trainer = nlohmann::json::object();   ///< epoch, step, scheduler (checkpoints)
 };
 
+/// Saves a LibTorch archive to a temporary file beside `path`, then renames
+/// it into place: a failure leaves the old file (if any) untouched.
+void save_archive_atomic(torch::serialize::OutputArchive& archive, const std::string& path);
+
 /// Writes model (+ EMA, + optimiser when given) atomically.
 void save_model_file(const std::string& path, CspModel& model, CspModel* ema, const SavedState& state,
                      torch::optim::Optimizer* optimizer = nullptr);

@@ -1,5 +1,7 @@
 #include "model/property_model.h"
 
+#include "model/model_file.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -140,7 +142,11 @@ torch::Tensor PropertyModel::loss(const CrystalBatch& b, const torch::Tensor& la
   const auto dev = b.frac.device();
   const int64_t nb = b.num_crystals(), na = b.total_atoms();
   const auto cpu = b.frac.options().device(torch::kCPU);
-  auto t = torch::randint(0, options_.steps + 1, {nb}, gen, torch::TensorOptions(torch::kInt64)).to(dev);
+  // Half the crystals clean (t = 0: what `predict` and the final report
+  // see), half at t ~ U{1..T} (what guidance sees along the way).
+  auto t = torch::randint(1, options_.steps + 1, {nb}, gen, torch::TensorOptions(torch::kInt64));
+  auto clean = torch::rand({nb}, gen, torch::TensorOptions(torch::kFloat32)) < 0.5;
+  t = torch::where(clean, torch::zeros_like(t), t).to(dev);
   auto eps_l = torch::randn({nb, 3, 3}, gen, cpu).to(dev);
   auto eps_x = torch::randn({na, 3}, gen, cpu).to(dev);
   auto eps_a = torch::randn({na, encoder_options_.vocab}, gen, cpu).to(dev);
@@ -195,17 +201,7 @@ void save_property_model(const std::string& path, PropertyModel& model, const nl
   model.head()->save(head);
   archive.write("encoder", enc);
   archive.write("head", head);
-  const std::string tmp = path + ".tmp" + std::to_string(::getpid());
-  try {
-    archive.save_to(tmp);
-  } catch (const c10::Error& e) {
-    std::remove(tmp.c_str());
-    throw Error(path + ": cannot write property model (" + e.what_without_backtrace() + ")", ErrorKind::kIo);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error(path + ": cannot rename the temporary file into place", ErrorKind::kIo);
-  }
+  save_archive_atomic(archive, path);
 }
 
 LoadedPropertyModel load_property_model(const std::string& path) {

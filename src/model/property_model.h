@@ -2,8 +2,9 @@
 /// A property predictor for guidance and for `xtaldiff predict`: the
 /// denoiser's periodic GNN encoder (type vectors in, time-conditioned) with a
 /// per-crystal MLP head, trained on structures noised by the same lattice /
-/// torus / type processes at a random t ∈ 0..T, so it predicts from the
-/// noisy crystals a sampler holds at every step (t = 0 for clean ones).
+/// torus / type processes: half of each batch clean (t = 0, what `predict`
+/// sees), half at t ~ U{1..T}, so it also predicts from the noisy crystals a
+/// sampler holds along the way.
 /// Targets are standardised per column; the file keeps the means and
 /// standard deviations, the columns, and the held-out error.
 ///
