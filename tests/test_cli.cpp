@@ -250,3 +250,20 @@ TEST(Cli, SampleRefusesDeNovoWithACspModelAndBadConstraints) {
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_FALSE(fs::exists(t / "o"));
 }
+
+TEST(Cli, SampleWritesSpaceGroupsAndAManifest) {
+  TempDir t;
+  const std::string model = std::string(XTALDIFF_DATA_DIR) + "/../models/perov5-csp.xtd";
+  CliRun r = run("sample --model " + model + " --formula SrTiO3 -n 3 --steps 10 --sampler ancestral -q --out " +
+                 (t / "o"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  const std::string csv = xtaldiff::read_file(t / "o/samples.csv");
+  EXPECT_EQ(csv.rfind(",material_id,cif,sample,spacegroup\n", 0), 0u) << csv.substr(0, 80);
+  const auto manifest = nlohmann::json::parse(xtaldiff::read_file(t / "o/manifest.json"));
+  EXPECT_EQ(manifest["task"], "csp");
+  EXPECT_EQ(manifest["written"], 3);
+  std::size_t counted = 0;
+  for (const auto& [sg, n] : manifest["spacegroups"].items()) counted += n.get<std::size_t>();
+  EXPECT_EQ(counted, 3u);
+  EXPECT_TRUE(fs::exists(t / "o/cifs/SrTiO3_2.cif"));
+}

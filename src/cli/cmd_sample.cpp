@@ -23,6 +23,7 @@
 
 #include "chem/composition.h"
 #include "chem/element.h"
+#include "crystal/symmetry.h"
 #include "eval/enumerate.h"
 #include "cli/commands.h"
 #include "xtaldiff_version.h"
@@ -335,11 +336,20 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
   const auto structures = sample_crystals(loaded.for_sampling(), crystal_tasks, constraints, so, &report, progress);
   if (tty) fmt::print(stderr, "\n");
 
+  // Every output reports the space group spglib finds at symprec 0.1.
   Dataset out;
-  out.columns = {"sample"};
+  out.columns = {"sample", "spacegroup"};
+  std::map<int, std::size_t> spacegroups;
   for (std::size_t i = 0; i < tasks.size(); ++i) {
     if (structures[i].species.empty()) continue;  // failed after retries: reported below
-    out.records.push_back({tasks[i].id, structures[i], {std::to_string(tasks[i].sample_index)}});
+    int sg = 0;
+    try {
+      sg = analyze_symmetry(structures[i], 0.1).number;
+    } catch (const Error&) {
+      sg = 0;  // degenerate cell: no space group
+    }
+    ++spacegroups[sg];
+    out.records.push_back({tasks[i].id, structures[i], {std::to_string(tasks[i].sample_index), std::to_string(sg)}});
   }
   // Guided runs report what the predictor says of the final crystals.
   nlohmann::json target_report = nlohmann::json::array();
@@ -409,6 +419,11 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
       {"seed", so.seed},
       {"crystals", report.crystals},
       {"written", out.size()},
+      {"spacegroups", [&] {
+         nlohmann::json j = nlohmann::json::object();
+         for (const auto& [sg, n] : spacegroups) j[std::to_string(sg)] = n;
+         return j;
+       }()},
       {"retried_non_finite", report.retried},
       {"failed_non_finite", report.failed},
       {"seconds", report.seconds},
