@@ -267,3 +267,38 @@ TEST(Cli, SampleWritesSpaceGroupsAndAManifest) {
   EXPECT_EQ(counted, 3u);
   EXPECT_TRUE(fs::exists(t / "o/cifs/SrTiO3_2.cif"));
 }
+
+TEST(Cli, GenerationModelHonoursPromptsAndSystems) {
+  TempDir t;
+  const std::string model = std::string(XTALDIFF_DATA_DIR) + "/../models/perov5-gen.xtd";
+  // De novo with a prompt: every crystal has exactly Ba, Ti and O.
+  CliRun r = run("sample --model " + model + " -n 6 --prompt \"Ba Ti O\" --steps 10 --sampler ancestral -q --out " +
+                 (t / "prompt"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto manifest = nlohmann::json::parse(xtaldiff::read_file(t / "prompt/manifest.json"));
+  EXPECT_EQ(manifest["task"], "gen");
+  EXPECT_EQ(manifest["constraints_satisfied"], 6);
+  for (const auto& entry : fs::directory_iterator(t / "prompt/cifs")) {
+    const std::string cif = xtaldiff::read_file(entry.path().string());
+    const auto pos = cif.find("_chemical_formula_sum");
+    ASSERT_NE(pos, std::string::npos);
+    const std::string formula = cif.substr(pos, cif.find('\n', pos) - pos);
+    for (const char* el : {"Ba", "Ti", "O"}) EXPECT_NE(formula.find(el), std::string::npos) << formula;
+  }
+  // CSP over a chemical system: one crystal per valid composition whose
+  // formula unit fits the model's cells. Perov-5 has only 5-atom cells, so of
+  // Sr-Ti-O's seven (O2, Sr, Ti, SrO, SrTi, TiO, SrTiO) only the three
+  // one-atom units fit (as 5-atom cells).
+  r = run("sample --model " + model + " --system Sr-Ti-O --max-coeff 1 --steps 5 --sampler ancestral --out " +
+          (t / "system"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("4 compositions of Sr-Ti-O skipped"), std::string::npos) << r.out;
+  manifest = nlohmann::json::parse(xtaldiff::read_file(t / "system/manifest.json"));
+  EXPECT_EQ(manifest["written"], 3);
+  EXPECT_TRUE(fs::exists(t / "system/cifs/SrTiO_0.cif") == false);
+  EXPECT_TRUE(fs::exists(t / "system/cifs/Sr_0.cif"));
+  // An element the model never saw.
+  r = run("sample --model " + model + " -n 2 --elements Pu,O --out " + (t / "never"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("never saw Pu"), std::string::npos) << r.out;
+}

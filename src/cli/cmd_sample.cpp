@@ -296,7 +296,8 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
       for (int i = 0; i < c.per_composition; ++i) tasks.push_back({comp.reduced_formula(), i, species, 0});
     }
     if (!c.quiet && skipped)
-      fmt::print(stderr, "{} compositions of {} skipped: their formula unit is larger than any training crystal\n",
+      fmt::print(stderr, "{} compositions of {} skipped: no multiple of their formula unit is an atom count the model was "
+                 "trained on\n",
                  skipped, c.system);
     if (tasks.empty()) throw Error("--system " + c.system + ": no composition fits the model's atom counts", ErrorKind::kUsage);
   } else {
