@@ -36,6 +36,9 @@ CliRun run(const std::string& args) {
 
 std::string data(const std::string& rel) { return std::string(XTALDIFF_DATA_DIR) + "/" + rel; }
 
+// A model file shipped in models/.
+std::string shipped_model(const std::string& name) { return std::string(XTALDIFF_DATA_DIR) + "/../models/" + name; }
+
 struct TempDir {
   fs::path path = fs::temp_directory_path() / ("xtd_cli_" + std::to_string(::getpid()));
   TempDir() { fs::create_directories(path); }
@@ -240,7 +243,7 @@ TEST(Cli, EnumerateListsValidCompositions) {
 
 TEST(Cli, SampleRefusesDeNovoWithACspModelAndBadConstraints) {
   TempDir t;
-  const std::string model = std::string(XTALDIFF_DATA_DIR) + "/../models/perov5-csp.xtd";
+  const std::string model = shipped_model("perov5-csp.xtd");
   CliRun r = run("sample --model " + model + " -n 2 --out " + (t / "o"));
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("CSP model"), std::string::npos) << r.out;
@@ -253,7 +256,7 @@ TEST(Cli, SampleRefusesDeNovoWithACspModelAndBadConstraints) {
 
 TEST(Cli, SampleWritesSpaceGroupsAndAManifest) {
   TempDir t;
-  const std::string model = std::string(XTALDIFF_DATA_DIR) + "/../models/perov5-csp.xtd";
+  const std::string model = shipped_model("perov5-csp.xtd");
   CliRun r = run("sample --model " + model + " --formula SrTiO3 -n 3 --steps 10 --sampler ancestral -q --out " +
                  (t / "o"));
   ASSERT_EQ(r.code, 0) << r.out;
@@ -270,7 +273,7 @@ TEST(Cli, SampleWritesSpaceGroupsAndAManifest) {
 
 TEST(Cli, GenerationModelHonoursPromptsAndSystems) {
   TempDir t;
-  const std::string model = std::string(XTALDIFF_DATA_DIR) + "/../models/perov5-gen.xtd";
+  const std::string model = shipped_model("perov5-gen.xtd");
   // De novo with a prompt: every crystal has exactly Ba, Ti and O.
   CliRun r = run("sample --model " + model + " -n 6 --prompt \"Ba Ti O\" --steps 10 --sampler ancestral -q --out " +
                  (t / "prompt"));

@@ -142,10 +142,7 @@ TypeConstraints constraints_from(const SampleCli& c, const ModelStats& stats) {
                       ErrorKind::kUsage);
     if (t.allowed.empty()) t.allowed = stats.elements;  // never an element the model cannot place
   }
-  for (int z : t.required)
-    if (!t.allows(z))
-      throw Error("impossible request: " + symbol_of(z) + " is required but not among the allowed elements",
-                  ErrorKind::kUsage);
+  // Impossible combinations are refused by check_feasible, per task, before any work.
   std::sort(t.allowed.begin(), t.allowed.end());
   return t;
 }

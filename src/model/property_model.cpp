@@ -120,13 +120,16 @@ int PropertyModel::column_index(const std::string& name) const {
   throw Error("the property model predicts " + have + "; it has no column '" + name + "'", ErrorKind::kUsage);
 }
 
+std::pair<torch::Tensor, torch::Tensor> PropertyModel::standardisation(const torch::TensorOptions& o) const {
+  return {torch::tensor(options_.mean, torch::kFloat64).to(o), torch::tensor(options_.stddev, torch::kFloat64).to(o)};
+}
+
 torch::Tensor PropertyModel::predict(const torch::Tensor& t, const torch::Tensor& types, const torch::Tensor& frac,
                                      const torch::Tensor& lattice, const EdgeIndex& edges,
                                      const torch::Tensor& crystal_of_atom, int64_t num_crystals) {
   auto graph = encoder_->encode(t, types, frac, lattice, edges, crystal_of_atom, num_crystals).second;
   auto z = head_->forward(graph);
-  auto mean = torch::tensor(options_.mean, torch::kFloat64).to(z.options());
-  auto sd = torch::tensor(options_.stddev, torch::kFloat64).to(z.options());
+  const auto [mean, sd] = standardisation(z.options());
   return z * sd + mean;
 }
 
@@ -158,8 +161,7 @@ torch::Tensor PropertyModel::loss(const CrystalBatch& b, const torch::Tensor& la
   const EdgeIndex edges = EdgeIndex::fully_connected(b.counts, dev);
   auto graph = encoder_->encode(t.to(torch::kFloat32), at, xt, lt, edges, b.crystal_of_atom, nb).second;
   auto z = head_->forward(graph);
-  auto mean = torch::tensor(options_.mean, torch::kFloat64).to(z.options());
-  auto sd = torch::tensor(options_.stddev, torch::kFloat64).to(z.options());
+  const auto [mean, sd] = standardisation(z.options());
   auto target = (labels.to(z.options()) - mean) / sd;
   auto known = torch::isfinite(target);
   auto diff = torch::where(known, z - target.nan_to_num(0.0), torch::zeros_like(z));

@@ -75,6 +75,9 @@ class PropertyModel {
   void train(bool on);
 
  private:
+  /// Per-column means and standard deviations [K] as tensors of `o`.
+  std::pair<torch::Tensor, torch::Tensor> standardisation(const torch::TensorOptions& o) const;
+
   CspNetOptions encoder_options_;
   PropertyOptions options_;
   CspNet encoder_;
