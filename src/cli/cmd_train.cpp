@@ -20,6 +20,7 @@ struct TrainCli {
   std::string dataset_kind;  // perov_5 / carbon_24 / mp_20: DiffCSP's Langevin step for the dataset
   std::vector<std::string> columns;  // --task property
   double holdout = 0.1;
+  std::string condition;             // "spacegroup": classifier-free conditioning
 };
 
 void run_train_property(TrainCli& c, const std::string& command_line) {
@@ -77,6 +78,12 @@ void run_train(TrainCli& c, const std::string& command_line) {
     if (j.contains("diffusion")) c.t.diffusion = DiffusionOptions::from_json(j["diffusion"]);
   }
   c.t.net.diffuse_types = c.task == "gen";
+  if (!c.condition.empty()) {
+    if (c.condition != "spacegroup")
+      throw Error("--condition " + c.condition + ": only 'spacegroup' is supported", ErrorKind::kUsage);
+    if (c.task == "property") throw Error("--condition is for --task csp or gen", ErrorKind::kUsage);
+    c.t.net.condition_spacegroup = true;
+  }
   if (c.task == "property") return run_train_property(c, command_line);
   if (c.t.diffusion.step_lr == DiffusionOptions{}.step_lr) c.t.diffusion.step_lr = default_step_lr(c.t.data);
   c.t.command_line = command_line;
@@ -108,6 +115,8 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--val-max", c->t.val_max, "validation crystals per epoch")->capture_default_str();
   cmd->add_option("--column", c->columns, "--task property: dataset column(s) to predict (repeat for several)");
   cmd->add_option("--holdout", c->holdout, "--task property: share of labelled rows held out")->capture_default_str();
+  cmd->add_option("--condition", c->condition,
+                  "spacegroup: learn p(crystal | space group) and p(crystal) in one network (classifier-free guidance)");
   cmd->add_flag("-q,--quiet", c->t.quiet, "no progress output");
   cmd->callback([c, cmd] {
     std::string line = "xtaldiff train";
@@ -118,6 +127,7 @@ void add_train_command(CLI::App& app) {
       line += " " + name + " " + value;
     if (c->t.max_hours > 0) line += fmt::format(" --hours {}", c->t.max_hours);
     if (c->t.resume) line += " --resume";
+    if (!c->condition.empty()) line += " --condition " + c->condition;
     for (const auto& col : c->columns) line += " --column " + col;
     (void)cmd;
     run_train(*c, line);

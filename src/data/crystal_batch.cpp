@@ -11,6 +11,7 @@ CrystalBatch CrystalBatch::to(const torch::Device& device) const {
   b.lattice = lattice.to(device);
   b.num_atoms = num_atoms.to(device);
   b.crystal_of_atom = crystal_of_atom.to(device);
+  if (spacegroup.defined()) b.spacegroup = spacegroup.to(device);
   return b;
 }
 

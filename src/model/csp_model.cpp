@@ -8,7 +8,8 @@ namespace xtaldiff {
 
 nlohmann::json DiffusionOptions::to_json() const {
   return {{"steps", steps},           {"sigma_begin", sigma_begin}, {"sigma_end", sigma_end},
-          {"cost_lattice", cost_lattice}, {"cost_coord", cost_coord}, {"cost_type", cost_type}, {"step_lr", step_lr}};
+          {"cost_lattice", cost_lattice}, {"cost_coord", cost_coord}, {"cost_type", cost_type}, {"step_lr", step_lr},
+          {"condition_drop", condition_drop}};
 }
 
 DiffusionOptions DiffusionOptions::from_json(const nlohmann::json& j) {
@@ -20,7 +21,9 @@ DiffusionOptions DiffusionOptions::from_json(const nlohmann::json& j) {
   o.cost_coord = j.value("cost_coord", o.cost_coord);
   o.cost_type = j.value("cost_type", o.cost_type);
   o.step_lr = j.value("step_lr", o.step_lr);
-  if (o.steps < 1 || !(o.sigma_begin > 0) || !(o.sigma_end > o.sigma_begin))
+  o.condition_drop = j.value("condition_drop", o.condition_drop);
+  if (o.steps < 1 || !(o.sigma_begin > 0) || !(o.sigma_end > o.sigma_begin) || !(o.condition_drop >= 0) ||
+      o.condition_drop > 1)
     throw Error("diffusion options out of range: " + j.dump());
   return o;
 }
@@ -47,8 +50,9 @@ CspModel CspModel::clone() const {
 }
 
 DenoiserOutput CspModel::denoise(const torch::Tensor& t, const torch::Tensor& atoms, const CrystalBatch& batch,
-                                 const torch::Tensor& frac, const torch::Tensor& lattice, const EdgeIndex& edges) {
-  return net_->forward(t, atoms, frac, lattice, edges, batch.crystal_of_atom, batch.num_crystals());
+                                 const torch::Tensor& frac, const torch::Tensor& lattice, const EdgeIndex& edges,
+                                 const torch::Tensor& spacegroup) {
+  return net_->forward(t, atoms, frac, lattice, edges, batch.crystal_of_atom, batch.num_crystals(), spacegroup);
 }
 
 LossParts CspModel::loss(const CrystalBatch& batch, torch::Generator& gen) {
@@ -68,7 +72,12 @@ LossParts CspModel::loss(const CrystalBatch& batch, torch::Generator& gen) {
     eps_a = torch::randn({batch.total_atoms(), vocab}, gen, batch.frac.options().device(torch::kCPU)).to(dev);
     atoms = types_.noise(TypeDdpm::one_hot(batch.atom_types, vocab), t_atom, eps_a);
   }
-  auto out = denoise(t.to(torch::kFloat32), atoms, batch, xt, lt, edges);
+  torch::Tensor labels;
+  if (conditioned() && batch.spacegroup.defined()) {
+    auto keep = torch::rand({b}, gen, torch::TensorOptions(torch::kFloat32)).ge(diffusion_options_.condition_drop);
+    labels = batch.spacegroup.to(torch::kCPU).mul(keep.to(torch::kInt64)).to(dev);
+  }
+  auto out = denoise(t.to(torch::kFloat32), atoms, batch, xt, lt, edges, labels);
   LossParts parts;
   parts.lattice = torch::mse_loss(out.lattice, eps_l);
   parts.coord = torch::mse_loss(out.coords, target);

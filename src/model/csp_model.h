@@ -26,6 +26,10 @@ struct DiffusionOptions {
   double cost_coord = 1.0;
   double cost_type = 20.0;     ///< generation models only (DiffCSP's weight)
   double step_lr = 1e-5;       ///< Langevin corrector step (DiffCSP: Perov-5 5e-7, Carbon-24 5e-6, MP-20 1e-5)
+  /// Conditioned networks: share of training crystals whose label is
+  /// replaced by the "no condition" token, so that one network also learns
+  /// the unconditional model classifier-free guidance needs (Ho & Salimans).
+  double condition_drop = 0.1;
 
   nlohmann::json to_json() const;
   static DiffusionOptions from_json(const nlohmann::json& j);
@@ -44,9 +48,12 @@ class CspModel {
 
   LossParts loss(const CrystalBatch& batch, torch::Generator& gen);
   /// `atoms`: the batch's atomic numbers (CSP) or noisy type vectors [N, V]
-  /// (generation); see CspNetImpl::forward.
+  /// (generation); `spacegroup`: [B] labels for a conditioned network
+  /// (undefined or 0 = unconditional); see CspNetImpl::forward.
   DenoiserOutput denoise(const torch::Tensor& t, const torch::Tensor& atoms, const CrystalBatch& batch,
-                         const torch::Tensor& frac, const torch::Tensor& lattice, const EdgeIndex& edges);
+                         const torch::Tensor& frac, const torch::Tensor& lattice, const EdgeIndex& edges,
+                         const torch::Tensor& spacegroup = {});
+  bool conditioned() const { return net_options_.condition_spacegroup; }
   bool generative() const { return net_options_.diffuse_types; }
   const char* task() const { return generative() ? "gen" : "csp"; }
 

@@ -8,7 +8,8 @@ namespace xtaldiff {
 
 nlohmann::json CspNetOptions::to_json() const {
   return {{"hidden", hidden}, {"layers", layers}, {"num_freqs", num_freqs},
-          {"time_dim", time_dim}, {"vocab", vocab}, {"layer_norm", layer_norm}, {"diffuse_types", diffuse_types}};
+          {"time_dim", time_dim}, {"vocab", vocab}, {"layer_norm", layer_norm}, {"diffuse_types", diffuse_types},
+          {"condition_spacegroup", condition_spacegroup}};
 }
 
 CspNetOptions CspNetOptions::from_json(const nlohmann::json& j) {
@@ -20,6 +21,7 @@ CspNetOptions CspNetOptions::from_json(const nlohmann::json& j) {
   o.vocab = j.value("vocab", o.vocab);
   o.layer_norm = j.value("layer_norm", o.layer_norm);
   o.diffuse_types = j.value("diffuse_types", o.diffuse_types);
+  o.condition_spacegroup = j.value("condition_spacegroup", o.condition_spacegroup);
   if (o.hidden < 1 || o.layers < 1 || o.num_freqs < 1 || o.time_dim < 2 || o.time_dim % 2 || o.vocab < 1)
     throw Error("network options out of range: " + j.dump());
   return o;
@@ -74,6 +76,18 @@ EdgeIndex EdgeIndex::fully_connected(const std::vector<int64_t>& counts, const t
   EdgeIndex out{src.to(device), dst.to(device), crystal.to(device), inv.to(device)};
   out.num_pairs = pairs;
   return out;
+}
+
+int crystal_system_index(int n) {
+  if (n <= 0) return 0;
+  if (n <= 2) return 1;
+  if (n <= 15) return 2;
+  if (n <= 74) return 3;
+  if (n <= 142) return 4;
+  if (n <= 167) return 5;
+  if (n <= 194) return 6;
+  if (n <= 230) return 7;
+  throw Error("space group " + std::to_string(n) + " is outside 1..230", ErrorKind::kUsage);
 }
 
 torch::Tensor sinusoidal_time_embedding(const torch::Tensor& t, int dim) {
@@ -142,6 +156,13 @@ CspNetImpl::CspNetImpl(const CspNetOptions& o) : options(o) {
     atom_embedding = register_module("atom_embedding", torch::nn::Embedding(o.vocab, o.hidden));
   }
   atom_time_in = register_module("atom_time_in", torch::nn::Linear(o.hidden + o.time_dim, o.hidden));
+  if (o.condition_spacegroup) {
+    spacegroup_embedding = register_module("spacegroup_embedding", torch::nn::Embedding(231, o.time_dim));
+    crystal_system_embedding = register_module("crystal_system_embedding", torch::nn::Embedding(8, o.time_dim));
+    std::vector<int64_t> table(231);
+    for (int n = 0; n <= 230; ++n) table[n] = crystal_system_index(n);
+    crystal_system_of_ = torch::tensor(table, torch::kInt64);
+  }
   for (int i = 0; i < o.layers; ++i)
     blocks.push_back(register_module("layer" + std::to_string(i), CspLayer(o.hidden, 6 * o.num_freqs, o.layer_norm)));
   if (o.layer_norm) final_norm = register_module("final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.hidden})));
@@ -157,22 +178,43 @@ int64_t CspNetImpl::parameter_count() const {
 
 DenoiserOutput CspNetImpl::forward(const torch::Tensor& t, const torch::Tensor& atom_types, const torch::Tensor& frac,
                                    const torch::Tensor& lattice, const EdgeIndex& edges,
-                                   const torch::Tensor& crystal_of_atom, int64_t num_crystals) {
-  return run(t, atom_types, frac, lattice, edges, crystal_of_atom, num_crystals, false);
+                                   const torch::Tensor& crystal_of_atom, int64_t num_crystals,
+                                   const torch::Tensor& spacegroup) {
+  return run(t, atom_types, frac, lattice, edges, crystal_of_atom, num_crystals, false, spacegroup);
 }
 
 DenoiserOutput CspNetImpl::forward_reference(const torch::Tensor& t, const torch::Tensor& atom_types,
                                              const torch::Tensor& frac, const torch::Tensor& lattice,
                                              const EdgeIndex& edges, const torch::Tensor& crystal_of_atom,
-                                             int64_t num_crystals) {
-  return run(t, atom_types, frac, lattice, edges, crystal_of_atom, num_crystals, true);
+                                             int64_t num_crystals, const torch::Tensor& spacegroup) {
+  return run(t, atom_types, frac, lattice, edges, crystal_of_atom, num_crystals, true, spacegroup);
+}
+
+torch::Tensor CspNetImpl::condition_embedding(const torch::Tensor& spacegroup, int64_t num_crystals,
+                                              const torch::Device& device) {
+  auto sg = spacegroup.defined() ? spacegroup.to(device, torch::kInt64)
+                                 : torch::zeros({num_crystals}, torch::TensorOptions(torch::kInt64).device(device));
+  if (sg.numel() != num_crystals)
+    throw Error("space-group labels: " + std::to_string(sg.numel()) + " for " + std::to_string(num_crystals) +
+                " crystals");
+  // Labels are range-checked where they enter (trainer, sampler), not here:
+  // a check would synchronise the device at every evaluation.
+  auto system = crystal_system_of_.to(device).index_select(0, sg);
+  return spacegroup_embedding(sg) + crystal_system_embedding(system);
 }
 
 std::pair<torch::Tensor, torch::Tensor> CspNetImpl::encode(const torch::Tensor& t, const torch::Tensor& atom_types,
                                                            const torch::Tensor& frac, const torch::Tensor& lattice,
                                                            const EdgeIndex& edges, const torch::Tensor& crystal_of_atom,
-                                                           int64_t num_crystals, bool reference) {
+                                                           int64_t num_crystals, bool reference,
+                                                           const torch::Tensor& spacegroup) {
   auto temb = sinusoidal_time_embedding(t, options.time_dim).to(frac.dtype());
+  if (options.condition_spacegroup) {
+    temb = temb + condition_embedding(spacegroup, num_crystals, frac.device());
+  } else if (spacegroup.defined() && spacegroup.numel() && spacegroup.max().item<int64_t>() > 0) {
+    throw Error("this network was not trained with space-group conditioning (train with --condition spacegroup)",
+                ErrorKind::kUsage);
+  }
   if (options.diffuse_types != atom_types.is_floating_point())
     throw Error(options.diffuse_types ? "a generation network takes type vectors [N, vocab], not atomic numbers"
                                       : "a CSP network takes atomic numbers [N], not type vectors");
@@ -204,8 +246,9 @@ std::pair<torch::Tensor, torch::Tensor> CspNetImpl::encode(const torch::Tensor& 
 
 DenoiserOutput CspNetImpl::run(const torch::Tensor& t, const torch::Tensor& atom_types, const torch::Tensor& frac,
                                const torch::Tensor& lattice, const EdgeIndex& edges,
-                               const torch::Tensor& crystal_of_atom, int64_t num_crystals, bool reference) {
-  auto [h, graph] = encode(t, atom_types, frac, lattice, edges, crystal_of_atom, num_crystals, reference);
+                               const torch::Tensor& crystal_of_atom, int64_t num_crystals, bool reference,
+                               const torch::Tensor& spacegroup) {
+  auto [h, graph] = encode(t, atom_types, frac, lattice, edges, crystal_of_atom, num_crystals, reference, spacegroup);
   DenoiserOutput out;
   out.coords = coord_out(h);
   if (options.diffuse_types) out.types = type_out(h);

@@ -37,6 +37,11 @@ struct CspNetOptions {
   /// type vectors [N, vocab] through a Linear layer instead of an embedding
   /// of Z, and a third head predicts the type noise.
   bool diffuse_types = false;
+  /// Space-group conditioning (classifier-free guidance): learned
+  /// embeddings of the space group (1..230) and of its crystal system are
+  /// added to the time embedding; index 0 is the "no condition" token that
+  /// training substitutes at random (DiffusionOptions::condition_drop).
+  bool condition_spacegroup = false;
 
   nlohmann::json to_json() const;
   static CspNetOptions from_json(const nlohmann::json& j);
@@ -89,25 +94,30 @@ struct CspNetImpl : torch::nn::Module {
   /// t: [B] float times (1..T); atom types: [N] int64 atomic numbers (CSP
   /// models) or [N, vocab] float type vectors (generation models); frac
   /// [N, 3]; lattice [B, 3, 3].
+  /// `spacegroup` [B] int64 (conditioned networks only): 1..230, or 0 /
+  /// undefined for the unconditional prediction.
   DenoiserOutput forward(const torch::Tensor& t, const torch::Tensor& atom_types, const torch::Tensor& frac,
                          const torch::Tensor& lattice, const EdgeIndex& edges, const torch::Tensor& crystal_of_atom,
-                         int64_t num_crystals);
+                         int64_t num_crystals, const torch::Tensor& spacegroup = {});
   DenoiserOutput forward_reference(const torch::Tensor& t, const torch::Tensor& atom_types, const torch::Tensor& frac,
                                    const torch::Tensor& lattice, const EdgeIndex& edges,
-                                   const torch::Tensor& crystal_of_atom, int64_t num_crystals);
+                                   const torch::Tensor& crystal_of_atom, int64_t num_crystals,
+                                   const torch::Tensor& spacegroup = {});
   /// Node features after the last layer (and final norm) [N, hidden] and
   /// their per-crystal mean [B, hidden]: the invariant encoding the heads
   /// (and a property predictor) read.
   std::pair<torch::Tensor, torch::Tensor> encode(const torch::Tensor& t, const torch::Tensor& atom_types,
                                                  const torch::Tensor& frac, const torch::Tensor& lattice,
                                                  const EdgeIndex& edges, const torch::Tensor& crystal_of_atom,
-                                                 int64_t num_crystals, bool reference = false);
+                                                 int64_t num_crystals, bool reference = false,
+                                                 const torch::Tensor& spacegroup = {});
   int64_t parameter_count() const;
 
   CspNetOptions options;
   torch::nn::Embedding atom_embedding{nullptr};  ///< CSP models
   torch::nn::Linear type_in{nullptr}, type_out{nullptr};  ///< generation models
   torch::nn::Linear atom_time_in{nullptr};
+  torch::nn::Embedding spacegroup_embedding{nullptr}, crystal_system_embedding{nullptr};  ///< conditioned networks
   std::vector<CspLayer> blocks;
   torch::nn::LayerNorm final_norm{nullptr};
   torch::nn::Linear coord_out{nullptr}, lattice_out{nullptr};
@@ -115,9 +125,17 @@ struct CspNetImpl : torch::nn::Module {
  private:
   DenoiserOutput run(const torch::Tensor& t, const torch::Tensor& atom_types, const torch::Tensor& frac,
                      const torch::Tensor& lattice, const EdgeIndex& edges, const torch::Tensor& crystal_of_atom,
-                     int64_t num_crystals, bool reference);
+                     int64_t num_crystals, bool reference, const torch::Tensor& spacegroup);
+  /// The conditioning added to the time embedding [B, time_dim].
+  torch::Tensor condition_embedding(const torch::Tensor& spacegroup, int64_t num_crystals,
+                                    const torch::Device& device);
+  torch::Tensor crystal_system_of_;  ///< [231] int64: space group → crystal system 1..7 (0 → 0)
 };
 TORCH_MODULE(CspNet);
+
+/// Crystal system of a space group as an index: 1 triclinic, 2 monoclinic,
+/// 3 orthorhombic, 4 tetragonal, 5 trigonal, 6 hexagonal, 7 cubic; 0 for 0.
+int crystal_system_index(int spacegroup_number);
 
 /// Sinusoidal embedding of times [B] → [B, dim] (sin half, cos half).
 torch::Tensor sinusoidal_time_embedding(const torch::Tensor& t, int dim);

@@ -141,9 +141,31 @@ void guide(DenoiserOutput& pred, const PropertyGuidance& g, CspModel& model, con
   if (ga.defined()) pred.types = pred.types + g.scale * std::sqrt(1 - abar) * ga.nan_to_num(0.0);
 }
 
+// Classifier-free guidance on a space group: the labels of the batch and
+// the weight (see SampleOptions).
+struct Conditioning {
+  torch::Tensor labels;  // [B] int64; undefined = unconditional
+  double weight = 1.0;
+};
+
+DenoiserOutput conditioned_denoise(CspModel& model, const Conditioning& c, const torch::Tensor& times,
+                              const torch::Tensor& a_in, const CrystalBatch& b, const torch::Tensor& x,
+                              const torch::Tensor& l, const EdgeIndex& edges) {
+  if (!c.labels.defined() || c.weight == 0.0) return model.denoise(times, a_in, b, x, l, edges);
+  auto cond = model.denoise(times, a_in, b, x, l, edges, c.labels);
+  if (c.weight == 1.0) return cond;
+  auto uncond = model.denoise(times, a_in, b, x, l, edges);
+  auto mix = [&](const torch::Tensor& u, const torch::Tensor& k) { return u + c.weight * (k - u); };
+  DenoiserOutput out;
+  out.lattice = mix(uncond.lattice, cond.lattice);
+  out.coords = mix(uncond.coords, cond.coords);
+  if (cond.types.defined()) out.types = mix(uncond.types, cond.types);
+  return out;
+}
+
 BatchResult run_batch(CspModel& model, const CrystalBatch& b, const TypeState& ts, const std::vector<int>& grid,
                       SamplerKind kind, double step_lr, torch::Generator& gen, const torch::Device& dev,
-                      const PropertyGuidance* guidance) {
+                      const PropertyGuidance* guidance, const Conditioning& conditioning) {
   const int64_t nb = b.num_crystals(), na = b.total_atoms();
   const int T = model.diffusion_options().steps;
   auto randn = [&](std::vector<int64_t> shape) {
@@ -161,7 +183,7 @@ BatchResult run_batch(CspModel& model, const CrystalBatch& b, const TypeState& t
   const bool projecting = ts.active && ts.constraints->needs_projection();
   auto denoise = [&](const torch::Tensor& times, const torch::Tensor& a_in, const torch::Tensor& x,
                      const torch::Tensor& l, int t) {
-    auto out = model.denoise(times, a_in, b, x, l, edges);
+    auto out = conditioned_denoise(model, conditioning, times, a_in, b, x, l, edges);
     if (guidance) guide(out, *guidance, model, b, edges, times, a_in, x, l, t);
     return out;
   };
@@ -263,6 +285,16 @@ std::vector<Structure> sample_crystals(CspModel& model, const std::vector<Crysta
         throw Error("task " + std::to_string(i + 1) + ": element Z=" + std::to_string(z) +
                         " is outside the model's vocabulary", ErrorKind::kUsage);
   }
+  if (o.spacegroup != 0) {
+    if (o.spacegroup < 1 || o.spacegroup > 230)
+      throw Error("--spacegroup " + std::to_string(o.spacegroup) + ": space groups are numbered 1..230",
+                  ErrorKind::kUsage);
+    if (!model.conditioned())
+      throw Error("this model was not trained with space-group conditioning (train with --condition spacegroup)",
+                  ErrorKind::kUsage);
+    if (!std::isfinite(o.cfg_weight) || o.cfg_weight < 0)
+      throw Error("--guidance must be a finite weight >= 0", ErrorKind::kUsage);
+  }
   if (o.guidance) {
     if (!o.guidance->model) throw Error("guidance without a property model", ErrorKind::kUsage);
     if (o.guidance->model->options().steps != T)
@@ -284,6 +316,7 @@ std::vector<Structure> sample_crystals(CspModel& model, const std::vector<Crysta
   SampleReport rep;
   rep.crystals = tasks.size();
   rep.network_evaluations = evaluations_per_crystal(o.kind, static_cast<int>(grid.size() - 1));
+  if (o.spacegroup && o.cfg_weight != 0.0 && o.cfg_weight != 1.0) rep.network_evaluations *= 2;
   std::vector<std::size_t> pending(tasks.size());
   for (std::size_t i = 0; i < tasks.size(); ++i) pending[i] = i;
   std::size_t done = 0;
@@ -327,7 +360,11 @@ std::vector<Structure> sample_crystals(CspModel& model, const std::vector<Crysta
         ts.constraints = &constraints;
         ts.counts = b.counts;
       }
-      const BatchResult r = run_batch(model, b, ts, grid, o.kind, step_lr, gen, dev, o.guidance);
+      Conditioning conditioning;
+      if (o.spacegroup)
+        conditioning = {torch::full({b.num_crystals()}, int64_t{o.spacegroup}, torch::TensorOptions(torch::kInt64).device(dev)),
+                        o.cfg_weight};
+      const BatchResult r = run_batch(model, b, ts, grid, o.kind, step_lr, gen, dev, o.guidance, conditioning);
       const auto bad = bad_crystals(r.frac, r.lattice, b);
       auto structures = batch_to_structures(r.types, r.frac.nan_to_num(0.0), r.lattice.nan_to_num(0.0), b.counts);
       for (std::size_t k = 0; k < ids.size(); ++k) {

@@ -32,7 +32,8 @@ namespace xtaldiff {
 enum class SamplerKind { kPc, kAncestral, kOde, kHeun };
 SamplerKind parse_sampler(const std::string& name);
 const char* sampler_name(SamplerKind k);
-/// Network evaluations per crystal of `kind` over `steps` time steps.
+/// Network evaluations per crystal of `kind` over `steps` time steps (each
+/// counted twice under classifier-free guidance with w ∉ {0, 1}).
 long evaluations_per_crystal(SamplerKind kind, int steps);
 
 /// Classifier guidance by a property model (see property_model.h): every
@@ -54,6 +55,12 @@ struct SampleOptions {
   int max_retries = 3;    ///< re-sampling attempts for non-finite crystals
   std::string device = "cpu";
   const PropertyGuidance* guidance = nullptr;  ///< optional property guidance
+  /// Space-group conditioning (networks trained with it): 1..230, 0 = none.
+  /// Classifier-free guidance with weight w: ε̂ = ε̂_∅ + w (ε̂_sg − ε̂_∅),
+  /// so w = 0 is unconditional sampling, w = 1 the conditional model and
+  /// w > 1 sharpens it (two network evaluations per step unless w is 0 or 1).
+  int spacegroup = 0;
+  double cfg_weight = 1.0;
 };
 
 struct SampleReport {

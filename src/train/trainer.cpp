@@ -15,6 +15,7 @@
 #include <numeric>
 #include <random>
 
+#include "crystal/symmetry.h"
 #include "io/formats.h"
 #include "ml/runtime.h"
 #include "model/model_file.h"
@@ -57,6 +58,34 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
+// Space-group labels for conditioned training: spglib's number at symprec
+// 0.1, the tolerance `sample` reports outputs at (0 when spglib fails).
+std::vector<int64_t> spacegroup_labels(const std::vector<Structure>& structures) {
+  std::vector<int64_t> out(structures.size(), 0);
+  for (std::size_t i = 0; i < structures.size(); ++i) {
+    try {
+      out[i] = analyze_symmetry(structures[i], kDefaultSymprec).number;
+    } catch (const Error&) {
+      out[i] = 0;
+    }
+  }
+  return out;
+}
+
+// A batch of the crystals `index` of `all`, with their labels when given.
+CrystalBatch batch_of(const std::vector<Structure>& all, const std::vector<int64_t>& labels,
+                      const std::vector<std::size_t>& index, const torch::Device& dev) {
+  std::vector<const Structure*> ptrs;
+  std::vector<int64_t> sg;
+  for (std::size_t i : index) {
+    ptrs.push_back(&all[i]);
+    if (!labels.empty()) sg.push_back(labels[i]);
+  }
+  CrystalBatch b = make_batch(ptrs);
+  if (!labels.empty()) b.spacegroup = torch::tensor(sg, torch::kInt64);
+  return b.to(dev);
+}
+
 void ema_update(CspModel& ema, CspModel& model, double decay) {
   torch::NoGradGuard no_grad;
   auto src = model.net()->parameters();
@@ -64,8 +93,8 @@ void ema_update(CspModel& ema, CspModel& model, double decay) {
   for (std::size_t i = 0; i < src.size(); ++i) dst[i].mul_(decay).add_(src[i], 1.0 - decay);
 }
 
-double validation_loss(CspModel& model, const std::vector<Structure>& val, int batch, const torch::Device& dev,
-                       uint64_t seed) {
+double validation_loss(CspModel& model, const std::vector<Structure>& val, const std::vector<int64_t>& labels,
+                       int batch, const torch::Device& dev, uint64_t seed) {
   if (val.empty()) return std::nan("");
   torch::NoGradGuard no_grad;
   model.net()->eval();
@@ -73,12 +102,12 @@ double validation_loss(CspModel& model, const std::vector<Structure>& val, int b
   double sum = 0;
   std::size_t n = 0;
   for (std::size_t start = 0; start < val.size(); start += batch) {
-    std::vector<const Structure*> ptrs;
-    for (std::size_t i = start; i < std::min(val.size(), start + batch); ++i) ptrs.push_back(&val[i]);
-    const CrystalBatch b = make_batch(ptrs).to(dev);
+    std::vector<std::size_t> index;
+    for (std::size_t i = start; i < std::min(val.size(), start + batch); ++i) index.push_back(i);
+    const CrystalBatch b = batch_of(val, labels, index, dev);
     auto parts = model.loss(b, gen);
-    sum += parts.total.item<double>() * ptrs.size();
-    n += ptrs.size();
+    sum += parts.total.item<double>() * index.size();
+    n += index.size();
   }
   model.net()->train();
   return sum / n;
@@ -147,6 +176,17 @@ TrainSummary train_model(const TrainOptions& o) {
   const std::vector<Structure> val =
       val_path.empty() ? std::vector<Structure>{} : load_canonical(val_path, static_cast<std::size_t>(o.val_max));
 
+  std::vector<int64_t> train_sg, val_sg;
+  nlohmann::json sg_stats;
+  if (o.net.condition_spacegroup) {
+    train_sg = spacegroup_labels(train);
+    val_sg = spacegroup_labels(val);
+    std::map<int64_t, long> hist;
+    for (auto n : train_sg) ++hist[n];
+    sg_stats = nlohmann::json::object();
+    for (const auto& [n, count] : hist) sg_stats[std::to_string(n)] = count;
+  }
+
   torch::manual_seed(o.seed);
   CspModel model(o.net, o.diffusion);
   model.to(dev);
@@ -167,6 +207,7 @@ TrainSummary train_model(const TrainOptions& o) {
                              {"device", o.device},
                              {"started", now_iso8601()},
                              {"commands", nlohmann::json::array({o.command_line})}};
+  if (o.net.condition_spacegroup) metadata["dataset_stats"]["spacegroups"] = sg_stats;
   if (o.resume && std::filesystem::exists(ckpt_path)) {
     LoadedModel loaded = load_model_file(ckpt_path);
     if (loaded.model->net_options().to_json() != o.net.to_json())
@@ -229,9 +270,9 @@ TrainSummary train_model(const TrainOptions& o) {
     double loss_sum = 0, lat_sum = 0, coord_sum = 0, type_sum = 0;
     std::size_t seen = 0;
     for (std::size_t bi = 0; bi < batches; ++bi) {
-      std::vector<const Structure*> ptrs;
-      for (std::size_t k = bi * o.batch; k < std::min(train.size(), (bi + 1) * o.batch); ++k) ptrs.push_back(&train[order[k]]);
-      const CrystalBatch b = make_batch(ptrs).to(dev);
+      const std::vector<std::size_t> index(order.begin() + bi * o.batch,
+                                           order.begin() + std::min(train.size(), (bi + 1) * o.batch));
+      const CrystalBatch b = batch_of(train, train_sg, index, dev);
       auto parts = model.loss(b, gen);
       opt.zero_grad();
       parts.total.backward();
@@ -245,11 +286,11 @@ TrainSummary train_model(const TrainOptions& o) {
       // dominated by the random initial weights.
       ema_update(ema, model, std::min(o.ema_decay, (1.0 + st.step) / (10.0 + st.step)));
       ++st.step;
-      loss_sum += loss * ptrs.size();
-      lat_sum += parts.lattice.item<double>() * ptrs.size();
-      coord_sum += parts.coord.item<double>() * ptrs.size();
-      if (parts.types.defined()) type_sum += parts.types.item<double>() * ptrs.size();
-      seen += ptrs.size();
+      loss_sum += loss * index.size();
+      lat_sum += parts.lattice.item<double>() * index.size();
+      coord_sum += parts.coord.item<double>() * index.size();
+      if (parts.types.defined()) type_sum += parts.types.item<double>() * index.size();
+      seen += index.size();
       if (!o.quiet && tty) {
         const double el = std::chrono::duration<double>(Clock::now() - epoch_start).count();
         const double rate = seen / std::max(el, 1e-9);
@@ -264,7 +305,7 @@ TrainSummary train_model(const TrainOptions& o) {
     ++st.epoch;
     st.last_train = loss_sum / seen;
     const double epoch_secs = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-    const double val_loss = validation_loss(ema, val, o.batch, dev, o.seed + 17);
+    const double val_loss = validation_loss(ema, val, val_sg, o.batch, dev, o.seed + 17);
     st.last_val = val_loss;
     // Plateau schedule on the validation loss (train loss when no val set).
     const double monitored = std::isfinite(val_loss) ? val_loss : st.last_train;

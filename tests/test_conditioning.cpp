@@ -1,0 +1,145 @@
+// Space-group conditioning with classifier-free guidance: the crystal
+// system table, the "no condition" token, weight 0 = unconditional
+// sampling, refusals, and conditioned training (labels by spglib).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <unistd.h>
+
+#include "crystal/symmetry.h"
+#include "io/dataset.h"
+#include "model/csp_model.h"
+#include "model/model_file.h"
+#include "sample/sampler.h"
+#include "train/trainer.h"
+#include "util/error.h"
+
+using namespace xtaldiff;
+namespace fs = std::filesystem;
+
+namespace {
+
+CspModel tiny_conditioned_model(bool generative, int steps = 10) {
+  CspNetOptions net = CspNetOptions::preset("tiny");
+  net.diffuse_types = generative;
+  net.condition_spacegroup = true;
+  DiffusionOptions d;
+  d.steps = steps;
+  torch::manual_seed(9);
+  return CspModel(net, d);
+}
+
+}  // namespace
+
+TEST(Conditioning, CrystalSystemsOfSpaceGroupNumbers) {
+  // International Tables: the first and last group of each system.
+  const std::vector<std::pair<int, int>> edges = {{0, 0},   {1, 1},   {2, 1},   {3, 2},   {15, 2},
+                                                  {16, 3},  {74, 3},  {75, 4},  {142, 4}, {143, 5},
+                                                  {167, 5}, {168, 6}, {194, 6}, {195, 7}, {230, 7}};
+  for (const auto& [sg, system] : edges) EXPECT_EQ(crystal_system_index(sg), system) << sg;
+  EXPECT_EQ(crystal_system(225), "cubic");
+  EXPECT_THROW(crystal_system_index(231), Error);
+}
+
+TEST(Conditioning, LabelZeroIsTheUnconditionalPredictionAndLabelsMatter) {
+  CspModel model = tiny_conditioned_model(false);
+  model.net()->eval();
+  Structure s;
+  s.lattice = Lattice::from_parameters(4, 4, 4, 90, 90, 90);
+  s.species = {38, 22, 8, 8, 8};
+  s.frac = {{0, 0, 0}, {0.5, 0.5, 0.5}, {0.5, 0.5, 0}, {0.5, 0, 0.5}, {0, 0.5, 0.5}};
+  const CrystalBatch b = make_batch({&s, &s});
+  const EdgeIndex edges = EdgeIndex::fully_connected(b.counts, torch::kCPU);
+  torch::NoGradGuard no_grad;
+  auto t = torch::full({2}, 5.0f);
+  auto none = model.denoise(t, b.atom_types, b, b.frac, b.lattice, edges);
+  auto zero = model.denoise(t, b.atom_types, b, b.frac, b.lattice, edges, torch::zeros({2}, torch::kInt64));
+  auto cubic = model.denoise(t, b.atom_types, b, b.frac, b.lattice, edges, torch::tensor({221, 62}, torch::kInt64));
+  EXPECT_TRUE(torch::equal(none.lattice, zero.lattice));
+  EXPECT_TRUE(torch::equal(none.coords, zero.coords));
+  EXPECT_GT((cubic.coords - none.coords).abs().max().item<double>(), 1e-4);
+  // The two crystals are identical; only their labels differ.
+  EXPECT_GT((cubic.lattice[0] - cubic.lattice[1]).abs().max().item<double>(), 1e-5);
+  // A network without conditioning refuses labels.
+  DiffusionOptions d;
+  d.steps = 10;
+  CspModel plain(CspNetOptions::preset("tiny"), d);
+  EXPECT_THROW(plain.denoise(t, b.atom_types, b, b.frac, b.lattice, edges, torch::tensor({221, 221})), Error);
+}
+
+TEST(Conditioning, GuidanceWeightZeroIsUnconditionalSamplingForTheSameSeed) {
+  CspModel model = tiny_conditioned_model(true);
+  const std::vector<CrystalTask> tasks = {{{}, 5}, {{}, 8}, {{38, 22, 8, 8, 8}, 0}};
+  for (SamplerKind kind : {SamplerKind::kPc, SamplerKind::kAncestral, SamplerKind::kHeun}) {
+    SampleOptions plain;
+    plain.kind = kind;
+    plain.seed = 4;
+    SampleOptions w0 = plain;
+    w0.spacegroup = 225;
+    w0.cfg_weight = 0.0;
+    SampleOptions w2 = w0;
+    w2.cfg_weight = 2.0;
+    SampleReport r0, r2;
+    const auto a = sample_crystals(model, tasks, TypeConstraints{}, plain);
+    const auto b = sample_crystals(model, tasks, TypeConstraints{}, w0, &r0);
+    const auto c = sample_crystals(model, tasks, TypeConstraints{}, w2, &r2);
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+      EXPECT_EQ(a[i].species, b[i].species);
+      EXPECT_EQ(a[i].frac, b[i].frac);
+      EXPECT_EQ(a[i].lattice.matrix(), b[i].lattice.matrix());
+      EXPECT_NE(a[i].frac, c[i].frac);  // guidance changes the result
+    }
+    EXPECT_EQ(r2.network_evaluations, 2 * r0.network_evaluations);
+  }
+}
+
+TEST(Conditioning, RefusedBeforeAnyWork) {
+  DiffusionOptions d;
+  d.steps = 10;
+  CspModel plain(CspNetOptions::preset("tiny"), d);
+  SampleOptions o;
+  o.spacegroup = 225;
+  EXPECT_THROW(sample_csp(plain, {{11, 17}}, o), Error);  // not trained with conditioning
+  CspModel model = tiny_conditioned_model(false);
+  o.spacegroup = 231;
+  EXPECT_THROW(sample_csp(model, {{11, 17}}, o), Error);
+  o.spacegroup = 225;
+  o.cfg_weight = -1;
+  EXPECT_THROW(sample_csp(model, {{11, 17}}, o), Error);
+}
+
+TEST(Conditioning, TrainingLabelsAreSpglibsGroupsAndTheFileKeepsTheCondition) {
+  const auto dir = fs::temp_directory_path() / ("xtd_sg_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  Dataset all = read_cdvae_csv(std::string(XTALDIFF_DATA_DIR) + "/datasets/perov_5/val.csv.gz");
+  all.records.resize(16);
+  write_cdvae_csv(all, (dir / "train.csv").string());
+  TrainOptions o;
+  o.data = (dir / "train.csv").string();
+  o.net = CspNetOptions::preset("tiny");
+  o.net.diffuse_types = true;
+  o.net.condition_spacegroup = true;
+  o.diffusion.steps = 10;
+  o.batch = 8;
+  o.epochs = 2;
+  o.threads = 1;
+  o.quiet = true;
+  o.out = (dir / "sg.xtd").string();
+  const TrainSummary s = train_model(o);
+  EXPECT_TRUE(std::isfinite(s.train_loss));
+  LoadedModel m = load_model_file(o.out);
+  EXPECT_TRUE(m.for_sampling().conditioned());
+  // The label histogram is spglib's (symprec 0.1) on the canonical cells.
+  std::map<std::string, int> expected;
+  for (const auto& r : all.records) ++expected[std::to_string(analyze_symmetry(canonical_structure(r.structure), 0.1).number)];
+  const auto& hist = m.state.metadata["dataset_stats"]["spacegroups"];
+  ASSERT_EQ(hist.size(), expected.size());
+  for (const auto& [sg, n] : expected) EXPECT_EQ(hist.value(sg, 0), n) << sg;
+  SampleOptions so;
+  so.spacegroup = 221;
+  so.steps = 5;
+  so.cfg_weight = 1.5;
+  const auto out = sample_crystals(m.for_sampling(), {{{}, 5}}, TypeConstraints{}, so);
+  EXPECT_EQ(out[0].size(), 5u);
+  fs::remove_all(dir);
+}
