@@ -21,6 +21,7 @@ struct TrainCli {
   std::vector<std::string> columns;  // --task property
   double holdout = 0.1;
   std::string condition;             // "spacegroup": classifier-free conditioning
+  std::string type_diffusion;        // --task gen: ddpm or d3pm (default: the config's)
 };
 
 void run_train_property(TrainCli& c, const std::string& command_line) {
@@ -78,6 +79,13 @@ void run_train(TrainCli& c, const std::string& command_line) {
     if (j.contains("diffusion")) c.t.diffusion = DiffusionOptions::from_json(j["diffusion"]);
   }
   c.t.net.diffuse_types = c.task == "gen";
+  if (!c.type_diffusion.empty()) {
+    if (c.task != "gen") throw Error("--type-diffusion is for --task gen", ErrorKind::kUsage);
+    if (c.type_diffusion != "ddpm" && c.type_diffusion != "d3pm")
+      throw Error("--type-diffusion " + c.type_diffusion + ": ddpm (DiffCSP's one-hot vectors) or d3pm "
+                  "(absorbing-state discrete diffusion)", ErrorKind::kUsage);
+    c.t.net.type_diffusion = c.type_diffusion;
+  }
   if (!c.condition.empty()) {
     if (c.condition != "spacegroup")
       throw Error("--condition " + c.condition + ": only 'spacegroup' is supported", ErrorKind::kUsage);
@@ -115,6 +123,8 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--val-max", c->t.val_max, "validation crystals per epoch")->capture_default_str();
   cmd->add_option("--column", c->columns, "--task property: dataset column(s) to predict (repeat for several)");
   cmd->add_option("--holdout", c->holdout, "--task property: share of labelled rows held out")->capture_default_str();
+  cmd->add_option("--type-diffusion", c->type_diffusion,
+                  "--task gen: ddpm (DiffCSP, default) or d3pm (absorbing-state, as MatterGen)");
   cmd->add_option("--condition", c->condition,
                   "spacegroup: learn p(crystal | space group) and p(crystal) in one network (classifier-free guidance)");
   cmd->add_flag("-q,--quiet", c->t.quiet, "no progress output");
@@ -128,6 +138,7 @@ void add_train_command(CLI::App& app) {
     if (c->t.max_hours > 0) line += fmt::format(" --hours {}", c->t.max_hours);
     if (c->t.resume) line += " --resume";
     if (!c->condition.empty()) line += " --condition " + c->condition;
+    if (!c->type_diffusion.empty()) line += " --type-diffusion " + c->type_diffusion;
     for (const auto& col : c->columns) line += " --column " + col;
     (void)cmd;
     run_train(*c, line);

@@ -9,6 +9,7 @@ namespace xtaldiff {
 nlohmann::json DiffusionOptions::to_json() const {
   return {{"steps", steps},           {"sigma_begin", sigma_begin}, {"sigma_end", sigma_end},
           {"cost_lattice", cost_lattice}, {"cost_coord", cost_coord}, {"cost_type", cost_type}, {"step_lr", step_lr},
+          {"cost_type_d3pm", cost_type_d3pm}, {"d3pm_lambda", d3pm_lambda},
           {"condition_drop", condition_drop}};
 }
 
@@ -22,6 +23,8 @@ DiffusionOptions DiffusionOptions::from_json(const nlohmann::json& j) {
   o.cost_type = j.value("cost_type", o.cost_type);
   o.step_lr = j.value("step_lr", o.step_lr);
   o.condition_drop = j.value("condition_drop", o.condition_drop);
+  o.cost_type_d3pm = j.value("cost_type_d3pm", o.cost_type_d3pm);
+  o.d3pm_lambda = j.value("d3pm_lambda", o.d3pm_lambda);
   if (o.steps < 1 || !(o.sigma_begin > 0) || !(o.sigma_end > o.sigma_begin) || !(o.condition_drop >= 0) ||
       o.condition_drop > 1)
     throw Error("diffusion options out of range: " + j.dump());
@@ -34,7 +37,8 @@ CspModel::CspModel(const CspNetOptions& n, const DiffusionOptions& d)
       net_(n),
       lattice_(d.steps),
       coords_(d.steps, d.sigma_begin, d.sigma_end),
-      types_(d.steps) {}
+      types_(d.steps),
+      d3pm_(d.steps, n.vocab) {}
 
 CspModel CspModel::clone() const {
   CspModel copy(net_options_, diffusion_options_);
@@ -66,8 +70,13 @@ LossParts CspModel::loss(const CrystalBatch& batch, torch::Generator& gen) {
   auto t_atom = t.index_select(0, batch.crystal_of_atom);
   auto [xt, target] = coords_.noise_and_target(batch.frac, t_atom, eps_x);
   const EdgeIndex edges = EdgeIndex::fully_connected(batch.counts, dev);
-  torch::Tensor atoms = batch.atom_types, eps_a;
-  if (generative()) {
+  torch::Tensor atoms = batch.atom_types, eps_a, x0_state, xt_state;
+  if (d3pm()) {
+    x0_state = batch.atom_types - 1;
+    auto u = torch::rand({batch.total_atoms()}, gen, torch::TensorOptions(torch::kFloat32)).to(dev);
+    xt_state = d3pm_.noise(x0_state, t_atom, u);
+    atoms = d3pm_.input(xt_state);
+  } else if (generative()) {
     const int vocab = net_options_.vocab;
     eps_a = torch::randn({batch.total_atoms(), vocab}, gen, batch.frac.options().device(torch::kCPU)).to(dev);
     atoms = types_.noise(TypeDdpm::one_hot(batch.atom_types, vocab), t_atom, eps_a);
@@ -82,7 +91,10 @@ LossParts CspModel::loss(const CrystalBatch& batch, torch::Generator& gen) {
   parts.lattice = torch::mse_loss(out.lattice, eps_l);
   parts.coord = torch::mse_loss(out.coords, target);
   parts.total = diffusion_options_.cost_lattice * parts.lattice + diffusion_options_.cost_coord * parts.coord;
-  if (generative()) {
+  if (d3pm()) {
+    parts.types = d3pm_.loss(out.types, x0_state, xt_state, t_atom, diffusion_options_.d3pm_lambda);
+    parts.total = parts.total + diffusion_options_.cost_type_d3pm * parts.types;
+  } else if (generative()) {
     parts.types = torch::mse_loss(out.types, eps_a);
     parts.total = parts.total + diffusion_options_.cost_type * parts.types;
   }

@@ -5,7 +5,9 @@
 /// crystal, MSE of the predicted lattice noise plus MSE of the predicted
 /// normalised coordinate score (plus cost_type × MSE of the type noise).
 /// A CSP model (types given) and a generation model (types diffused) differ
-/// only in `CspNetOptions::diffuse_types`.
+/// only in `CspNetOptions::diffuse_types`; a generation model diffuses types
+/// either as DiffCSP's one-hot DDPM or as absorbing-state D3PM
+/// (`CspNetOptions::type_diffusion`).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -13,6 +15,7 @@
 #include "data/crystal_batch.h"
 #include "diffusion/lattice_ddpm.h"
 #include "diffusion/torus_ve.h"
+#include "diffusion/type_d3pm.h"
 #include "diffusion/type_ddpm.h"
 #include "model/cspnet.h"
 
@@ -24,7 +27,14 @@ struct DiffusionOptions {
   double sigma_end = 0.5;      ///< σ_T
   double cost_lattice = 1.0;   ///< loss weights
   double cost_coord = 1.0;
-  double cost_type = 20.0;     ///< generation models only (DiffCSP's weight)
+  double cost_type = 20.0;     ///< generation models with DDPM types (DiffCSP's weight)
+  double cost_type_d3pm = 1.0; ///< generation models with D3PM types
+  /// λ of D3PM's hybrid loss L_vb + λ L_ce. Austin et al. use 0.01 with
+  /// L_vb summed over all T steps; here L_vb is the sampled step's term
+  /// (r_t = 1/t of the cross-entropy of masked atoms), so the cross-entropy
+  /// term carries the signal at large t and λ = 1 puts the type loss on the
+  /// scale of the lattice and coordinate losses.
+  double d3pm_lambda = 1.0;
   double step_lr = 1e-5;       ///< Langevin corrector step (DiffCSP: Perov-5 5e-7, Carbon-24 5e-6, MP-20 1e-5)
   /// Conditioned networks: share of training crystals whose label is
   /// replaced by the "no condition" token, so that one network also learns
@@ -63,6 +73,8 @@ class CspModel {
   const LatticeDdpm& lattice_process() const { return lattice_; }
   const TorusVe& coord_process() const { return coords_; }
   const TypeDdpm& type_process() const { return types_; }
+  const TypeD3pm& type_d3pm() const { return d3pm_; }
+  bool d3pm() const { return net_options_.d3pm(); }
   void to(const torch::Device& device) { net_->to(device); }
 
  private:
@@ -72,6 +84,7 @@ class CspModel {
   LatticeDdpm lattice_;
   TorusVe coords_;
   TypeDdpm types_;
+  TypeD3pm d3pm_;
 };
 
 }  // namespace xtaldiff

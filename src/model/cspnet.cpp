@@ -9,7 +9,7 @@ namespace xtaldiff {
 nlohmann::json CspNetOptions::to_json() const {
   return {{"hidden", hidden}, {"layers", layers}, {"num_freqs", num_freqs},
           {"time_dim", time_dim}, {"vocab", vocab}, {"layer_norm", layer_norm}, {"diffuse_types", diffuse_types},
-          {"condition_spacegroup", condition_spacegroup}};
+          {"type_diffusion", type_diffusion}, {"condition_spacegroup", condition_spacegroup}};
 }
 
 CspNetOptions CspNetOptions::from_json(const nlohmann::json& j) {
@@ -22,6 +22,9 @@ CspNetOptions CspNetOptions::from_json(const nlohmann::json& j) {
   o.layer_norm = j.value("layer_norm", o.layer_norm);
   o.diffuse_types = j.value("diffuse_types", o.diffuse_types);
   o.condition_spacegroup = j.value("condition_spacegroup", o.condition_spacegroup);
+  o.type_diffusion = j.value("type_diffusion", o.type_diffusion);
+  if (o.type_diffusion != "ddpm" && o.type_diffusion != "d3pm")
+    throw Error("type_diffusion '" + o.type_diffusion + "': ddpm or d3pm", ErrorKind::kUsage);
   if (o.hidden < 1 || o.layers < 1 || o.num_freqs < 1 || o.time_dim < 2 || o.time_dim % 2 || o.vocab < 1)
     throw Error("network options out of range: " + j.dump());
   return o;
@@ -150,7 +153,7 @@ torch::Tensor CspLayerImpl::forward(const torch::Tensor& h_in, const EdgeFeature
 
 CspNetImpl::CspNetImpl(const CspNetOptions& o) : options(o) {
   if (o.diffuse_types) {
-    type_in = register_module("type_in", torch::nn::Linear(o.vocab, o.hidden));
+    type_in = register_module("type_in", torch::nn::Linear(o.d3pm() ? o.vocab + 1 : o.vocab, o.hidden));
     type_out = register_module("type_out", torch::nn::Linear(o.hidden, o.vocab));
   } else {
     atom_embedding = register_module("atom_embedding", torch::nn::Embedding(o.vocab, o.hidden));

@@ -37,6 +37,12 @@ struct CspNetOptions {
   /// type vectors [N, vocab] through a Linear layer instead of an embedding
   /// of Z, and a third head predicts the type noise.
   bool diffuse_types = false;
+  /// How a generation model diffuses types: "ddpm" (DiffCSP's continuous
+  /// one-hot vectors, input [N, vocab]) or "d3pm" (absorbing-state discrete
+  /// diffusion; input the one-hot state [N, vocab + 1], the last entry the
+  /// mask; the type head gives logits of the clean type).
+  std::string type_diffusion = "ddpm";
+  bool d3pm() const { return diffuse_types && type_diffusion == "d3pm"; }
   /// Space-group conditioning (classifier-free guidance): learned
   /// embeddings of the space group (1..230) and of its crystal system are
   /// added to the time embedding; index 0 is the "no condition" token that

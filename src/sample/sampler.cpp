@@ -99,6 +99,30 @@ struct TypeState {
     }
     return out.to(a0.device());
   }
+  // D3PM reverse step t → s of the states [N] from the clean-type logits:
+  // a clean type is drawn for every atom (Gumbel-max among the allowed
+  // elements), masked atoms take it with the unmasking probability. In the
+  // late steps (`project`) the drawn assignment is first replaced by the
+  // nearest feasible one, which may also move unmasked atoms.
+  torch::Tensor d3pm_step(const TypeD3pm& d, const torch::Tensor& logits, const torch::Tensor& state,
+                          const torch::Tensor& atomic_numbers, int t, int s, bool project,
+                          torch::Generator& gen) const {
+    const int64_t n = logits.size(0), vocab = logits.size(1);
+    auto allowed = logits.masked_fill(mask == 0, -INFINITY);
+    auto u = torch::rand({n, vocab}, gen, torch::TensorOptions(torch::kFloat32)).to(logits.device());
+    auto gumbel = -torch::log(-torch::log(u.clamp(1e-20, 1.0 - 1e-7)));
+    auto draw = (allowed + gumbel).argmax(1);
+    if (project) {
+      auto masked = state == d.mask_state();
+      auto current = torch::where(masked, draw, state.clamp_max(vocab - 1));
+      // One-hot of the current assignment, ties broken by the probabilities.
+      auto scores = torch::one_hot(current, vocab).to(torch::kFloat32) + 1e-3 * torch::softmax(allowed, 1);
+      draw = projected(scores * mask).argmax(1);
+    }
+    auto v = torch::rand({n}, gen, torch::TensorOptions(torch::kFloat32)).to(logits.device());
+    auto next = d.step(state, draw, t, s, v, project);
+    return torch::where(known.squeeze(1), atomic_numbers - 1, next);
+  }
   // Final atomic numbers: the argmax among allowed elements (or the feasible
   // assignment), known types as given.
   torch::Tensor final_types(const torch::Tensor& a0) const {
@@ -174,7 +198,15 @@ BatchResult run_batch(CspModel& model, const CrystalBatch& b, const TypeState& t
   auto x = torch::rand({na, 3}, gen, torch::TensorOptions(torch::kFloat32)).to(dev);
   auto l = randn({nb, 3, 3});
   const int vocab = model.net_options().vocab;
-  torch::Tensor a = ts.active ? randn({na, vocab}) : torch::Tensor();
+  // Types: DDPM vectors `a` [N, V], or D3PM states `state` [N] (all masked
+  // at T except the known atoms).
+  const bool d3pm_types = ts.active && model.d3pm();
+  const bool ddpm_types = ts.active && !d3pm_types;
+  const auto& d3pm = model.type_d3pm();
+  torch::Tensor a = ddpm_types ? randn({na, vocab}) : torch::Tensor();
+  torch::Tensor state = d3pm_types ? torch::where(ts.known.squeeze(1), b.atom_types - 1,
+                                                  torch::full_like(b.atom_types, d3pm.mask_state()))
+                                   : torch::Tensor();
   torch::Tensor a0_last;
   const EdgeIndex edges = EdgeIndex::fully_connected(b.counts, dev);
   const auto& lat = model.lattice_process();
@@ -191,19 +223,22 @@ BatchResult run_batch(CspModel& model, const CrystalBatch& b, const TypeState& t
     const int t = grid[k], s = grid[k + 1];
     const bool project = projecting && 2 * t <= T;
     auto times = torch::full({nb}, static_cast<float>(t), torch::TensorOptions(torch::kFloat32).device(dev));
-    torch::Tensor a_in = ts.active ? ts.input(typ, a, t, gen) : b.atom_types;
+    torch::Tensor a_in = d3pm_types ? d3pm.input(state) : ddpm_types ? ts.input(typ, a, t, gen) : b.atom_types;
     if (kind == SamplerKind::kPc) {
       auto z = t > 1 ? randn({na, 3}) : torch::zeros({na, 3}, x.options());
       auto pred = denoise(times, a_in, x, l, t);
       x = crd.step_corrector(x, pred.coords, t, step_lr, z);
     }
     auto pred = denoise(times, a_in, x, l, t);
-    torch::Tensor a0 = ts.active ? ts.clean(typ, a_in, pred.types, t, project) : torch::Tensor();
+    torch::Tensor a0 = ddpm_types ? ts.clean(typ, a_in, pred.types, t, project) : torch::Tensor();
+    // D3PM types take their (discrete) step from this first evaluation
+    // whatever the sampler; Heun's second evaluation sees the new states.
+    if (d3pm_types) state = ts.d3pm_step(d3pm, pred.types, state, b.atom_types, t, s, project, gen);
     if (kind == SamplerKind::kHeun) {
       auto slope_x = crd.ode_slope(pred.coords, t);
       auto x_euler = crd.step_with_slope(x, slope_x, t, s);
       auto l_euler = lat.step_ddim(l, pred.lattice, t, s);
-      auto a_euler = ts.active ? typ.step_ddim(a_in, a0, t, s) : torch::Tensor();
+      auto a_euler = ddpm_types ? typ.step_ddim(a_in, a0, t, s) : torch::Tensor();
       if (s == 0) {  // the last step stays first-order (σ_0 = 0 is outside the network's range)
         x = x_euler;
         l = l_euler;
@@ -212,30 +247,33 @@ BatchResult run_batch(CspModel& model, const CrystalBatch& b, const TypeState& t
         continue;
       }
       auto times_s = torch::full({nb}, static_cast<float>(s), times.options());
-      auto a_in_s = ts.active ? ts.input(typ, a_euler, s, gen) : b.atom_types;
+      auto a_in_s = d3pm_types   ? d3pm.input(state)
+                    : ddpm_types ? ts.input(typ, a_euler, s, gen)
+                                 : b.atom_types;
       auto pred_s = denoise(times_s, a_in_s, x_euler, l_euler, s);
       // Slopes are tangent vectors of the torus: they average as they are,
       // whatever image of the Euler point the network saw.
       x = crd.step_with_slope(x, 0.5 * (slope_x + crd.ode_slope(pred_s.coords, s)), t, s);
       l = lat.step_ddim(l, 0.5 * (pred.lattice + pred_s.lattice), t, s);
-      if (ts.active) {  // Heun in the clean-type parametrisation
+      if (ddpm_types) {  // Heun in the clean-type parametrisation
         a0 = 0.5 * (a0 + ts.clean(typ, a_in_s, pred_s.types, s, project));
         a = typ.step_ddim(a_in, a0, t, s);
       }
     } else if (kind == SamplerKind::kOde) {
       x = crd.step_ode(x, pred.coords, t, s);
       l = lat.step_ddim(l, pred.lattice, t, s);
-      if (ts.active) a = typ.step_ddim(a_in, a0, t, s);
+      if (ddpm_types) a = typ.step_ddim(a_in, a0, t, s);
     } else {
       auto zx = s > 0 ? randn({na, 3}) : torch::zeros({na, 3}, x.options());
       auto zl = s > 0 ? randn({nb, 3, 3}) : torch::zeros({nb, 3, 3}, l.options());
       x = crd.step_predictor(x, pred.coords, t, s, zx);
       l = lat.step_ancestral(l, pred.lattice, t, s, zl);
-      if (ts.active) a = typ.step_ancestral(a_in, a0, t, s, s > 0 ? randn({na, vocab}) : torch::Tensor());
+      if (ddpm_types) a = typ.step_ancestral(a_in, a0, t, s, s > 0 ? randn({na, vocab}) : torch::Tensor());
     }
     a0_last = a0;
   }
   BatchResult r{x, l, b.atom_types};
+  if (d3pm_types) a0_last = torch::one_hot(state.clamp_max(vocab - 1), vocab).to(torch::kFloat32);
   if (ts.active) r.types = torch::where(ts.known.squeeze(1), b.atom_types, ts.final_types(a0_last));
   return r;
 }
@@ -296,6 +334,9 @@ std::vector<Structure> sample_crystals(CspModel& model, const std::vector<Crysta
       throw Error("--guidance must be a finite weight >= 0", ErrorKind::kUsage);
   }
   if (o.guidance) {
+    if (model.d3pm())
+      throw Error("property guidance needs a generation model with DDPM type diffusion (this one uses D3PM)",
+                  ErrorKind::kUsage);
     if (!o.guidance->model) throw Error("guidance without a property model", ErrorKind::kUsage);
     if (o.guidance->model->options().steps != T)
       throw Error("the property model was trained for T = " + std::to_string(o.guidance->model->options().steps) +
