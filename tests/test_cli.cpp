@@ -251,7 +251,36 @@ TEST(Cli, SampleRefusesDeNovoWithACspModelAndBadConstraints) {
   EXPECT_EQ(r.code, 2) << r.out;
   r = run("sample --model " + model + " --formula SrTiO3 --system Sr-Ti-O --out " + (t / "o"));
   EXPECT_EQ(r.code, 2) << r.out;
+  // The shipped Perov-5 models were not trained with space-group conditioning.
+  r = run("sample --model " + shipped_model("perov5-gen.xtd") + " -n 2 --spacegroup 221 --out " + (t / "o"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--condition spacegroup"), std::string::npos) << r.out;
+  r = run("sample --model " + model + " --formula SrTiO3 --spacegroup 231 --out " + (t / "o"));
+  EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_FALSE(fs::exists(t / "o"));
+}
+
+TEST(Cli, TrainsAConditionedD3pmModelAndSamplesASpaceGroup) {
+  TempDir t;
+  CliRun r = run("train --task gen --type-diffusion d3pm --condition spacegroup --config tiny --epochs 1 --batch 512 "
+                 "--threads 1 -q --data " + data("datasets/perov_5/val.csv.gz") + " --out " + (t / "m.xtd"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run("sample --model " + (t / "m.xtd") + " -n 4 --spacegroup 221 --guidance 2 --steps 5 --sampler ancestral "
+          "--threads 1 -q --out " + (t / "o"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto manifest = nlohmann::json::parse(xtaldiff::read_file(t / "o/manifest.json"));
+  const auto& sg = manifest["spacegroup_condition"];
+  EXPECT_EQ(sg["requested"], 221);
+  EXPECT_EQ(sg["guidance"], 2.0);
+  const std::size_t hits = sg["hits"].get<std::size_t>();
+  EXPECT_EQ(hits, manifest["spacegroups"].value("221", std::size_t{0}));
+  EXPECT_EQ(manifest["network_evaluations_per_crystal"], 10);  // two per step under guidance
+  EXPECT_EQ(manifest["model_metadata"]["commands"][0].get<std::string>().find("--type-diffusion d3pm") ==
+                std::string::npos,
+            false);
+  r = run("train --task csp --type-diffusion d3pm --config tiny --epochs 1 --data " +
+          data("datasets/perov_5/val.csv.gz") + " --out " + (t / "x.xtd"));
+  EXPECT_EQ(r.code, 2) << r.out;
 }
 
 TEST(Cli, SampleWritesSpaceGroupsAndAManifest) {
