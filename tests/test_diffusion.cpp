@@ -88,6 +88,35 @@ TEST(LatticeDdpm, NoiseAndExactReverseStep) {
   EXPECT_NEAR((one[0] - mean).abs().max().item<double>(), 0, 1e-9);
 }
 
+TEST(LatticeDdpm, ClippedCleanEstimateBoundsTheFirstStepFromT) {
+  // ᾱ_T of the clipped cosine schedule is ~2e-10: a 1e-3 error in ε̂ at T
+  // becomes ~60 Å in L̂_0. The clip bounds it and the step stays DDIM's
+  // form with the noise the clipped estimate implies.
+  const LatticeDdpm ddpm(1000);
+  const auto& s = ddpm.schedule();
+  EXPECT_LT(s.alpha_bar[1000], 1e-9);
+  torch::manual_seed(2);
+  auto l0 = 4.0 * torch::eye(3, torch::kFloat64).unsqueeze(0);
+  auto eps = torch::randn({1, 3, 3}, torch::kFloat64);
+  auto lt = ddpm.noise(l0, torch::tensor({1000}, torch::kInt64), eps);
+  auto eps_hat = eps + 1e-3 * torch::randn({1, 3, 3}, torch::kFloat64);
+  EXPECT_GT(ddpm.clean_estimate(lt, eps_hat, 1000).abs().max().item<double>(), 20.0);
+  auto clipped = ddpm.clean_estimate(lt, eps_hat, 1000, 8.0);
+  EXPECT_LE(clipped.abs().max().item<double>(), 8.0);
+  auto step = ddpm.step_ddim(lt, eps_hat, 1000, 900, 8.0);
+  auto implied = (lt - std::sqrt(s.alpha_bar[1000]) * clipped) / std::sqrt(1 - s.alpha_bar[1000]);
+  auto expected = std::sqrt(s.alpha_bar[900]) * clipped + std::sqrt(1 - s.alpha_bar[900]) * implied;
+  EXPECT_LT((step - expected).abs().max().item<double>(), 1e-9);
+  // A clip that does not bind leaves the step as it was.
+  auto lt2 = ddpm.noise(l0, torch::tensor({300}, torch::kInt64), eps);
+  EXPECT_LT((ddpm.step_ddim(lt2, eps, 300, 200, 50.0) - ddpm.step_ddim(lt2, eps, 300, 200)).abs().max().item<double>(),
+            1e-12);
+  // DiffCSP's single steps are never clipped.
+  auto z = torch::randn({1, 3, 3}, torch::kFloat64);
+  EXPECT_TRUE(torch::equal(ddpm.step_ancestral(lt, eps_hat, 1000, 999, z, 1.0),
+                           ddpm.step_ancestral(lt, eps_hat, 1000, 999, z)));
+}
+
 TEST(TorusVe, NoiseWrapsAndTargetMatchesScore) {
   const TorusVe ve(1000, 0.005, 0.5);
   auto x0 = torch::tensor({{0.95, 0.5, 0.01}}, torch::kFloat64);

@@ -21,13 +21,23 @@ class LatticeDdpm {
   torch::Tensor noise(const torch::Tensor& lattice0, const torch::Tensor& t, const torch::Tensor& eps) const;
   /// Ancestral (posterior) step t → s for all crystals at once; `z` is
   /// standard normal noise (ignored when s = 0).
+  ///
+  /// `clip` > 0 (Å) clamps the clean estimate L̂_0 of strided and DDIM steps
+  /// to [−clip, clip] (as Ho et al. clip images to [−1, 1]): the cosine
+  /// schedule has ᾱ_T ≈ 2e-10, so L̂_0 = (L_T − sqrt(1 − ᾱ_T) ε̂)/sqrt(ᾱ_T)
+  /// multiplies the network's error by ~6e4 at the first step, and a few
+  /// large strided steps otherwise blow the cell up. The single steps
+  /// s = t − 1 (DiffCSP's form) are never clipped.
   torch::Tensor step_ancestral(const torch::Tensor& lt, const torch::Tensor& eps_pred, int t, int s,
-                               const torch::Tensor& z) const;
+                               const torch::Tensor& z, double clip = 0) const;
   /// Deterministic DDIM step t → s. DDIM is Euler's method for the
   /// probability-flow ODE in y = L/sqrt(ᾱ) against ς = sqrt((1 − ᾱ)/ᾱ),
   /// where dy/dς = ε̂; a Heun step averages ε̂ at both ends and takes this
   /// step with the average.
-  torch::Tensor step_ddim(const torch::Tensor& lt, const torch::Tensor& eps_pred, int t, int s) const;
+  torch::Tensor step_ddim(const torch::Tensor& lt, const torch::Tensor& eps_pred, int t, int s,
+                          double clip = 0) const;
+  /// L̂_0 from L_t and ε̂, clamped to [−clip, clip] when clip > 0.
+  torch::Tensor clean_estimate(const torch::Tensor& lt, const torch::Tensor& eps_pred, int t, double clip = 0) const;
 
  private:
   CosineBetaSchedule schedule_;

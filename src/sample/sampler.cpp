@@ -189,7 +189,7 @@ DenoiserOutput conditioned_denoise(CspModel& model, const Conditioning& c, const
 
 BatchResult run_batch(CspModel& model, const CrystalBatch& b, const TypeState& ts, const std::vector<int>& grid,
                       SamplerKind kind, double step_lr, torch::Generator& gen, const torch::Device& dev,
-                      const PropertyGuidance* guidance, const Conditioning& conditioning) {
+                      const PropertyGuidance* guidance, const Conditioning& conditioning, double lattice_clip) {
   const int64_t nb = b.num_crystals(), na = b.total_atoms();
   const int T = model.diffusion_options().steps;
   auto randn = [&](std::vector<int64_t> shape) {
@@ -213,6 +213,7 @@ BatchResult run_batch(CspModel& model, const CrystalBatch& b, const TypeState& t
   const auto& crd = model.coord_process();
   const auto& typ = model.type_process();
   const bool projecting = ts.active && ts.constraints->needs_projection();
+  const double clip = lattice_clip;
   auto denoise = [&](const torch::Tensor& times, const torch::Tensor& a_in, const torch::Tensor& x,
                      const torch::Tensor& l, int t) {
     auto out = conditioned_denoise(model, conditioning, times, a_in, b, x, l, edges);
@@ -237,7 +238,7 @@ BatchResult run_batch(CspModel& model, const CrystalBatch& b, const TypeState& t
     if (kind == SamplerKind::kHeun) {
       auto slope_x = crd.ode_slope(pred.coords, t);
       auto x_euler = crd.step_with_slope(x, slope_x, t, s);
-      auto l_euler = lat.step_ddim(l, pred.lattice, t, s);
+      auto l_euler = lat.step_ddim(l, pred.lattice, t, s, clip);
       auto a_euler = ddpm_types ? typ.step_ddim(a_in, a0, t, s) : torch::Tensor();
       if (s == 0) {  // the last step stays first-order (σ_0 = 0 is outside the network's range)
         x = x_euler;
@@ -254,20 +255,20 @@ BatchResult run_batch(CspModel& model, const CrystalBatch& b, const TypeState& t
       // Slopes are tangent vectors of the torus: they average as they are,
       // whatever image of the Euler point the network saw.
       x = crd.step_with_slope(x, 0.5 * (slope_x + crd.ode_slope(pred_s.coords, s)), t, s);
-      l = lat.step_ddim(l, 0.5 * (pred.lattice + pred_s.lattice), t, s);
+      l = lat.step_ddim(l, 0.5 * (pred.lattice + pred_s.lattice), t, s, clip);
       if (ddpm_types) {  // Heun in the clean-type parametrisation
         a0 = 0.5 * (a0 + ts.clean(typ, a_in_s, pred_s.types, s, project));
         a = typ.step_ddim(a_in, a0, t, s);
       }
     } else if (kind == SamplerKind::kOde) {
       x = crd.step_ode(x, pred.coords, t, s);
-      l = lat.step_ddim(l, pred.lattice, t, s);
+      l = lat.step_ddim(l, pred.lattice, t, s, clip);
       if (ddpm_types) a = typ.step_ddim(a_in, a0, t, s);
     } else {
       auto zx = s > 0 ? randn({na, 3}) : torch::zeros({na, 3}, x.options());
       auto zl = s > 0 ? randn({nb, 3, 3}) : torch::zeros({nb, 3, 3}, l.options());
       x = crd.step_predictor(x, pred.coords, t, s, zx);
-      l = lat.step_ancestral(l, pred.lattice, t, s, zl);
+      l = lat.step_ancestral(l, pred.lattice, t, s, zl, clip);
       if (ddpm_types) a = typ.step_ancestral(a_in, a0, t, s, s > 0 ? randn({na, vocab}) : torch::Tensor());
     }
     a0_last = a0;
@@ -405,7 +406,8 @@ std::vector<Structure> sample_crystals(CspModel& model, const std::vector<Crysta
       if (o.spacegroup)
         conditioning = {torch::full({b.num_crystals()}, int64_t{o.spacegroup}, torch::TensorOptions(torch::kInt64).device(dev)),
                         o.cfg_weight};
-      const BatchResult r = run_batch(model, b, ts, grid, o.kind, step_lr, gen, dev, o.guidance, conditioning);
+      const BatchResult r = run_batch(model, b, ts, grid, o.kind, step_lr, gen, dev, o.guidance, conditioning,
+                                      o.lattice_clip);
       const auto bad = bad_crystals(r.frac, r.lattice, b);
       auto structures = batch_to_structures(r.types, r.frac.nan_to_num(0.0), r.lattice.nan_to_num(0.0), b.counts);
       for (std::size_t k = 0; k < ids.size(); ++k) {

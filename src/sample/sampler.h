@@ -61,6 +61,9 @@ struct SampleOptions {
   /// w > 1 sharpens it (two network evaluations per step unless w is 0 or 1).
   int spacegroup = 0;
   double cfg_weight = 1.0;
+  /// Clamp (Å) of the lattice's clean estimate in strided and ODE steps
+  /// (see LatticeDdpm::step_ddim); 0 = none.
+  double lattice_clip = 0;
 };
 
 struct SampleReport {

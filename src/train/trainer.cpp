@@ -152,15 +152,18 @@ void set_lr(torch::optim::Adam& opt, double lr) {
 
 nlohmann::json dataset_statistics(const std::vector<Structure>& structures) {
   std::map<int, long> atoms, elements;
+  double max_length = 0;
   for (const auto& s : structures) {
     ++atoms[static_cast<int>(s.size())];
+    const Vec3 len = s.lattice.lengths();
+    max_length = std::max({max_length, len[0], len[1], len[2]});
     const Composition comp = s.composition();  // amounts() refers into it
     for (const auto& [z, amount] : comp.amounts()) ++elements[z];
   }
   nlohmann::json a = nlohmann::json::object(), e = nlohmann::json::object();
   for (const auto& [n, count] : atoms) a[std::to_string(n)] = count;
   for (const auto& [z, count] : elements) e[std::to_string(z)] = count;
-  return {{"crystals", structures.size()}, {"num_atoms", a}, {"elements", e}};
+  return {{"crystals", structures.size()}, {"num_atoms", a}, {"elements", e}, {"lattice_max_length", max_length}};
 }
 
 TrainSummary train_model(const TrainOptions& o) {
@@ -232,6 +235,9 @@ TrainSummary train_model(const TrainOptions& o) {
     cmds.push_back(o.command_line);
     metadata = loaded.state.metadata;
     metadata["commands"] = cmds;
+    // Statistics of the training set as it is now (older files lack some).
+    metadata["dataset_stats"] = dataset_statistics(train);
+    if (o.net.condition_spacegroup) metadata["dataset_stats"]["spacegroups"] = sg_stats;
     if (!o.quiet) std::fprintf(stderr, "resuming %s at epoch %d (step %ld, lr %.2e)\n", ckpt_path.c_str(), st.epoch, st.step, st.lr);
   } else if (o.resume && !o.quiet) {
     std::fprintf(stderr, "no checkpoint %s: starting a new run\n", ckpt_path.c_str());
@@ -254,7 +260,14 @@ TrainSummary train_model(const TrainOptions& o) {
     s.metadata["final_val_loss"] = st.last_val;
     s.metadata["saved"] = now_iso8601();
     s.trainer = st.to_json();
-    save_model_file(path, model, &ema, s, with_optimizer ? &opt : nullptr);
+    if (with_optimizer) {
+      save_model_file(path, model, &ema, s, &opt);
+    } else {
+      // The model file a user samples with holds only the EMA weights (half
+      // the size); the checkpoint keeps both and the optimiser for --resume.
+      s.metadata["weights"] = "ema";
+      save_model_file(path, ema, nullptr, s);
+    }
   };
 
   model.net()->train();
