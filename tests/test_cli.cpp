@@ -260,6 +260,26 @@ TEST(Cli, SampleRefusesDeNovoWithACspModelAndBadConstraints) {
   EXPECT_FALSE(fs::exists(t / "o"));
 }
 
+TEST(Cli, ModelDescribesDiffusionAndPropertyFiles) {
+  CliRun r = run("model --json " + shipped_model("perov5-gen.xtd"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["task"], "gen");
+  EXPECT_EQ(j["type_diffusion"], "ddpm");
+  EXPECT_EQ(j["spacegroup_conditioning"], false);
+  EXPECT_EQ(j["network"]["hidden"], 256);
+  EXPECT_GT(j["parameters"].get<long>(), 1000000);
+  EXPECT_EQ(j["dataset_stats"]["crystals"], 11356);
+  r = run("model --json " + shipped_model("perov5-heat_ref.xtd"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["kind"], "property");
+  EXPECT_EQ(j["columns"][0], "heat_ref");
+  r = run("model " + data("datasets/perov_5/test.csv.gz"));
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("not an xtaldiff model file"), std::string::npos) << r.out;
+}
+
 TEST(Cli, TrainsAConditionedD3pmModelAndSamplesASpaceGroup) {
   TempDir t;
   CliRun r = run("train --task gen --type-diffusion d3pm --condition spacegroup --config tiny --epochs 1 --batch 512 "

@@ -27,6 +27,8 @@ void add_train_command(CLI::App& app);
 void add_sample_command(CLI::App& app);
 /// Registers `predict` (LibTorch).
 void add_predict_command(CLI::App& app);
+/// `xtaldiff model FILE [--json]`
+void add_model_command(CLI::App& app);
 #endif
 
 }  // namespace xtaldiff::cli

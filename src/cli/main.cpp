@@ -27,6 +27,7 @@ const CommandEntry kCommands[] = {
     {xtaldiff::cli::add_train_command},
     {xtaldiff::cli::add_sample_command},
     {xtaldiff::cli::add_predict_command},
+    {xtaldiff::cli::add_model_command},
 #endif
 };
 

@@ -1,0 +1,119 @@
+// `xtaldiff model FILE`: what a model file is and how it was trained (a
+// diffusion model or a property predictor), without sampling anything.
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "model/model_file.h"
+#include "model/property_model.h"
+#include "util/error.h"
+
+namespace xtaldiff::cli {
+namespace {
+
+struct ModelCli {
+  std::string path;
+  bool json = false;
+};
+
+int64_t parameter_count(torch::nn::Module& m) {
+  int64_t n = 0;
+  for (const auto& p : m.parameters()) n += p.numel();
+  return n;
+}
+
+// The training facts a user asks first, from the metadata.
+nlohmann::json training_summary(const nlohmann::json& meta) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const char* key : {"data", "epochs", "hours", "final_train_loss", "final_val_loss", "holdout_mae", "saved",
+                          "weights", "commands"})
+    if (meta.contains(key)) out[key] = meta[key];
+  return out;
+}
+
+nlohmann::json describe_diffusion_model(const std::string& path) {
+  LoadedModel m = load_model_file(path);
+  CspModel& model = m.for_sampling();
+  const auto& net = model.net_options();
+  nlohmann::json j = {{"file", path},
+                      {"kind", "diffusion"},
+                      {"task", m.task},
+                      {"network", net.to_json()},
+                      {"parameters", parameter_count(*model.net())},
+                      {"diffusion", model.diffusion_options().to_json()},
+                      {"type_diffusion", net.diffuse_types ? nlohmann::json(net.type_diffusion) : nlohmann::json(nullptr)},
+                      {"spacegroup_conditioning", net.condition_spacegroup},
+                      {"training", training_summary(m.state.metadata)}};
+  const auto stats = m.state.metadata.value("dataset_stats", nlohmann::json::object());
+  if (!stats.empty()) {
+    j["dataset_stats"] = {{"crystals", stats.value("crystals", 0)},
+                          {"atom_counts", stats.value("num_atoms", nlohmann::json::object())},
+                          {"elements", stats.value("elements", nlohmann::json::object()).size()},
+                          {"lattice_max_length", stats.value("lattice_max_length", nlohmann::json(nullptr))}};
+    if (stats.contains("spacegroups")) j["dataset_stats"]["spacegroups"] = stats["spacegroups"].size();
+  }
+  return j;
+}
+
+nlohmann::json describe_property_model(const std::string& path) {
+  LoadedPropertyModel p = load_property_model(path);
+  return {{"file", path},
+          {"kind", "property"},
+          {"task", "property"},
+          {"columns", p.model->options().columns},
+          {"encoder", p.model->encoder_options().to_json()},
+          {"steps", p.model->options().steps},
+          {"training", training_summary(p.metadata)}};
+}
+
+void run_model(const ModelCli& c) {
+  nlohmann::json j;
+  try {
+    j = describe_diffusion_model(c.path);
+  } catch (const Error& diffusion_error) {
+    try {
+      j = describe_property_model(c.path);
+    } catch (const Error&) {
+      throw diffusion_error;  // neither kind: report the diffusion loader's message
+    }
+  }
+  if (c.json) {
+    fmt::print("{}\n", j.dump(2));
+    return;
+  }
+  fmt::print("{}: {} model ({})\n", c.path, j["kind"].get<std::string>(), j["task"].get<std::string>());
+  if (j["kind"] == "diffusion") {
+    const auto& net = j["network"];
+    fmt::print("  network: hidden {}, {} layers, {} frequencies, {} parameters\n", net["hidden"].get<int>(),
+               net["layers"].get<int>(), net["num_freqs"].get<int>(), j["parameters"].get<int64_t>());
+    fmt::print("  diffusion: T = {}{}{}\n", j["diffusion"]["steps"].get<int>(),
+               j["type_diffusion"].is_null() ? "" : ", atom types by " + j["type_diffusion"].get<std::string>(),
+               j["spacegroup_conditioning"].get<bool>() ? ", space-group conditioned (--spacegroup)" : "");
+    if (j.contains("dataset_stats"))
+      fmt::print("  trained on {} crystals ({} elements)\n", j["dataset_stats"]["crystals"].get<long>(),
+                 j["dataset_stats"]["elements"].get<std::size_t>());
+  } else {
+    std::string cols;
+    for (const auto& col : j["columns"]) cols += (cols.empty() ? "" : ", ") + col.get<std::string>();
+    fmt::print("  predicts: {}\n", cols);
+  }
+  const auto& t = j["training"];
+  if (t.contains("epochs") && t.contains("hours"))
+    fmt::print("  training: {} epochs, {:.2f} h on {}\n", t["epochs"].dump(), t["hours"].get<double>(),
+               t.value("data", std::string("?")));
+  if (t.contains("commands"))
+    for (const auto& cmd : t["commands"]) fmt::print("  command: {}\n", cmd.get<std::string>());
+}
+
+}  // namespace
+
+void add_model_command(CLI::App& app) {
+  auto c = std::make_shared<ModelCli>();
+  CLI::App* cmd = app.add_subcommand("model", "Describe a model file: task, network, how it was trained");
+  cmd->add_option("file", c->path, "model file (.xtd)")->required();
+  cmd->add_flag("--json", c->json, "one JSON object");
+  cmd->callback([c] { run_model(*c); });
+}
+
+}  // namespace xtaldiff::cli
