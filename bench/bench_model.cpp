@@ -61,7 +61,8 @@ int main(int argc, char** argv) {
   }
   const int nt = configure_threads(threads);
   std::printf("threads %d\n", nt);
-  std::printf("%-6s %-22s %12s %16s\n", "size", "workload", "train cr/s", "sample cr-NFE/s");
+  std::printf("%-6s %-22s %12s %16s %16s %12s\n", "size", "workload", "train cr/s", "sample cr-NFE/s",
+              "bf16 cr-NFE/s", "bf16 rel.err");
   for (const std::string size : {"small", "base"}) {
     if (sizes.find(size) == std::string::npos) continue;
     DiffusionOptions d;
@@ -84,8 +85,21 @@ int main(int argc, char** argv) {
         c10::InferenceMode guard;
         t_sample = time_for(seconds, [&] { model.denoise(times, b.atom_types, b, b.frac, b.lattice, edges); }, &n_sample);
       }
-      std::printf("%-6s %2d atoms, batch %-4d     %12.1f %16.1f\n", size.c_str(), atoms, batch, batch / t_train,
-                  batch / t_sample);
+      // The same evaluation in bfloat16 (weights and activations), and how
+      // far its outputs move from float32's (max |Δ| / max |float32|).
+      double t_bf16 = 0, rel = 0;
+      {
+        c10::InferenceMode guard;
+        CspModel half = model.clone();
+        half.net()->to(torch::kBFloat16);
+        auto frac = b.frac.to(torch::kBFloat16), lattice = b.lattice.to(torch::kBFloat16);
+        t_bf16 = time_for(seconds, [&] { half.denoise(times, b.atom_types, b, frac, lattice, edges); }, &n_sample);
+        auto ref = model.denoise(times, b.atom_types, b, b.frac, b.lattice, edges);
+        auto low = half.denoise(times, b.atom_types, b, frac, lattice, edges);
+        rel = ((low.coords.to(torch::kFloat32) - ref.coords).abs().max() / ref.coords.abs().max()).item<double>();
+      }
+      std::printf("%-6s %2d atoms, batch %-4d     %12.1f %16.1f %16.1f %12.2e\n", size.c_str(), atoms, batch,
+                  batch / t_train, batch / t_sample, batch / t_bf16, rel);
       std::fflush(stdout);
     }
   }

@@ -211,3 +211,35 @@ TEST(Generation, TrainingKeepsDatasetStatisticsAndTheTask) {
   EXPECT_EQ(stats["elements"]["8"].get<int>() > 0, elements.count(8) > 0);
   fs::remove_all(dir);
 }
+
+TEST(Generation, Bf16SamplingKeepsConstraintsAndStaysCloseToFloat32) {
+  CspModel model = tiny_gen_model();
+  TypeConstraints c;
+  c.allowed = {3, 15, 16, 17};
+  c.required = {3};
+  const std::vector<CrystalTask> tasks = {{{}, 4}, {{}, 6}, {{38, 22, 8, 8, 8}, 0}};
+  for (SamplerKind kind : {SamplerKind::kPc, SamplerKind::kHeun}) {
+    SampleOptions o;
+    o.kind = kind;
+    o.steps = 5;
+    o.seed = 8;
+    o.lattice_clip = 10;
+    SampleOptions h = o;
+    h.precision = "bf16";
+    SampleReport rep;
+    const auto a = sample_crystals(model, tasks, c, o);
+    const auto b = sample_crystals(model, tasks, c, h, &rep);
+    EXPECT_EQ(rep.failed, 0u);
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+      ASSERT_EQ(b[i].size(), a[i].size());
+      if (tasks[i].species.empty()) EXPECT_TRUE(satisfies(b[i], c)) << b[i].composition().reduced_formula();
+      // Same noise, lower-precision network: the cells stay near float32's.
+      for (int r = 0; r < 3; ++r)
+        for (int k = 0; k < 3; ++k)
+          EXPECT_NEAR(b[i].lattice.matrix()[r][k], a[i].lattice.matrix()[r][k], 0.5) << sampler_name(kind);
+    }
+  }
+  SampleOptions bad;
+  bad.precision = "fp8";
+  EXPECT_THROW(sample_crystals(model, tasks, c, bad), Error);
+}

@@ -35,7 +35,8 @@ def main():
               "network_evaluations_per_crystal": m["network_evaluations_per_crystal"], "seed": m["seed"],
               "crystals": m["crystals"], "sampling_seconds": round(m["seconds"], 1), "threads": m["threads"],
               "commands": a.command}
-    for key in ("constraints", "constraints_satisfied", "guidance", "spacegroups"):
+    for key in ("constraints", "constraints_satisfied", "guidance", "spacegroups", "spacegroup_condition",
+                "lattice_clip"):
         if m.get(key) is not None:
             metric[key] = m[key]
     if "guidance" in metric and metric["guidance"]:

@@ -51,6 +51,7 @@ struct SampleCli {
   int spacegroup = 0;                 // classifier-free space-group conditioning
   double cfg_weight = 1.0;
   double lattice_clip = -1;           // < 0: from the model's training set
+  std::string precision = "fp32";
   double step_lr = -1;
   uint64_t seed = 0;
   bool quiet = false;
@@ -333,6 +334,7 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
   so.batch_atoms = c.batch_atoms;
   so.spacegroup = c.spacegroup;
   so.cfg_weight = c.cfg_weight;
+  so.precision = c.precision;
   so.lattice_clip = c.lattice_clip >= 0 ? c.lattice_clip : default_lattice_clip(loaded.state.metadata);
   if (guidance.model) so.guidance = &guidance;
   std::vector<CrystalTask> crystal_tasks;
@@ -442,6 +444,7 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
       {"steps", so.steps > 0 ? so.steps : loaded.for_sampling().diffusion_options().steps},
       {"network_evaluations_per_crystal", report.network_evaluations},
       {"lattice_clip", so.lattice_clip},
+      {"precision", so.precision},
       {"step_lr", so.step_lr >= 0 ? so.step_lr : loaded.for_sampling().diffusion_options().step_lr},
       {"seed", so.seed},
       {"crystals", report.crystals},
@@ -495,6 +498,7 @@ void add_sample_command(CLI::App& app) {
   cmd->add_option("--guidance", c->cfg_weight,
                   "--spacegroup: classifier-free guidance weight (0 unconditional, 1 conditional, >1 sharper)")
       ->capture_default_str();
+  cmd->add_option("--precision", c->precision, "network arithmetic: fp32 or bf16")->capture_default_str();
   cmd->add_option("--lattice-clip", c->lattice_clip,
                   "clamp (Å) of the lattice's clean estimate in strided and ODE steps (default: 1.5 times the longest "
                   "training cell vector; 0: none)");
@@ -534,6 +538,8 @@ void add_sample_command(CLI::App& app) {
     if (c->limit) line += " --limit " + std::to_string(c->limit);
     line += " --sampler " + c->sampler + " --seed " + std::to_string(c->seed) + " --out " + c->out;
     if (c->steps) line += " --steps " + std::to_string(c->steps);
+    if (c->precision != "fp32") line += " --precision " + c->precision;
+    if (c->lattice_clip >= 0) line += fmt::format(" --lattice-clip {}", c->lattice_clip);
     run_sample(*c, line);
   });
 }

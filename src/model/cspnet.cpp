@@ -146,7 +146,8 @@ torch::Tensor CspLayerImpl::forward(const torch::Tensor& h_in, const EdgeFeature
   }
   auto e = torch::silu(edge_out(torch::silu(pre)));
   // Mean over the edges leaving each atom (= all atoms of its crystal).
-  auto agg = torch::zeros_like(h).index_add_(0, edges.src, e) * edges.inv_count;
+  auto inv = edges.inv_count.scalar_type() == h.scalar_type() ? edges.inv_count : edges.inv_count.to(h.scalar_type());
+  auto agg = torch::zeros_like(h).index_add_(0, edges.src, e) * inv;
   auto out = torch::silu(node_out(torch::silu(node_in(torch::cat({h, agg}, 1)))));
   return h_in + out;
 }
@@ -225,18 +226,22 @@ std::pair<torch::Tensor, torch::Tensor> CspNetImpl::encode(const torch::Tensor& 
   auto h = torch::cat({atoms, temb.index_select(0, crystal_of_atom)}, 1);
   h = atom_time_in(h);
   EdgeFeatures features;
+  // Fourier arguments reach 2π·(F − 1) ≈ 800 rad: they are formed in float32
+  // even when the network runs in bfloat16 (8 mantissa bits would make them noise).
+  const auto low = frac.scalar_type();
+  const auto frac32 = low == torch::kFloat64 ? frac : frac.to(torch::kFloat32);
   if (reference) {
-    auto diff = frac.index_select(0, edges.dst) - frac.index_select(0, edges.src);
-    features.full = fourier_features(diff - torch::floor(diff), options.num_freqs);
+    auto diff = frac32.index_select(0, edges.dst) - frac32.index_select(0, edges.src);
+    features.full = fourier_features(diff - torch::floor(diff), options.num_freqs).to(low);
   } else {
     using torch::indexing::Slice;
     auto src = edges.src.index({Slice(0, edges.num_pairs)}), dst = edges.dst.index({Slice(0, edges.num_pairs)});
-    auto diff = frac.index_select(0, dst) - frac.index_select(0, src);
+    auto diff = frac32.index_select(0, dst) - frac32.index_select(0, src);
     diff = diff - torch::floor(diff);
     auto freqs = 2 * M_PI * torch::arange(options.num_freqs, diff.options());
     auto args = (diff.unsqueeze(-1) * freqs).reshape({diff.size(0), -1});  // [P, 3F], as fourier_features
-    features.pair_sin = args.sin();
-    features.pair_cos = args.cos();
+    features.pair_sin = args.sin().to(low);
+    features.pair_cos = args.cos().to(low);
   }
   auto ips = torch::bmm(lattice, lattice.transpose(1, 2)).reshape({num_crystals, 9});
   for (auto& block : blocks) h = block->forward(h, features, ips, edges);

@@ -189,7 +189,8 @@ DenoiserOutput conditioned_denoise(CspModel& model, const Conditioning& c, const
 
 BatchResult run_batch(CspModel& model, const CrystalBatch& b, const TypeState& ts, const std::vector<int>& grid,
                       SamplerKind kind, double step_lr, torch::Generator& gen, const torch::Device& dev,
-                      const PropertyGuidance* guidance, const Conditioning& conditioning, double lattice_clip) {
+                      const PropertyGuidance* guidance, const Conditioning& conditioning, double lattice_clip,
+                      CspModel* half) {
   const int64_t nb = b.num_crystals(), na = b.total_atoms();
   const int T = model.diffusion_options().steps;
   auto randn = [&](std::vector<int64_t> shape) {
@@ -216,7 +217,15 @@ BatchResult run_batch(CspModel& model, const CrystalBatch& b, const TypeState& t
   const double clip = lattice_clip;
   auto denoise = [&](const torch::Tensor& times, const torch::Tensor& a_in, const torch::Tensor& x,
                      const torch::Tensor& l, int t) {
-    auto out = conditioned_denoise(model, conditioning, times, a_in, b, x, l, edges);
+    DenoiserOutput out;
+    if (half) {
+      auto low = [](const torch::Tensor& v) { return v.is_floating_point() ? v.to(torch::kBFloat16) : v; };
+      out = conditioned_denoise(*half, conditioning, times, low(a_in), b, low(x), low(l), edges);
+      for (torch::Tensor* v : {&out.lattice, &out.coords, &out.types})
+        if (v->defined()) *v = v->to(torch::kFloat32);
+    } else {
+      out = conditioned_denoise(model, conditioning, times, a_in, b, x, l, edges);
+    }
     if (guidance) guide(out, *guidance, model, b, edges, times, a_in, x, l, t);
     return out;
   };
@@ -348,6 +357,15 @@ std::vector<Structure> sample_crystals(CspModel& model, const std::vector<Crysta
     o.guidance->model->to(dev);
     o.guidance->model->train(false);
   }
+  if (o.precision != "fp32" && o.precision != "bf16")
+    throw Error("--precision " + o.precision + ": fp32 or bf16", ErrorKind::kUsage);
+  // bfloat16 copy of the network (the float32 one stays for guidance and the caller).
+  std::optional<CspModel> half;
+  if (o.precision == "bf16") {
+    half.emplace(model.clone());
+    half->net()->to(torch::kBFloat16);
+    half->net()->eval();
+  }
   torch::NoGradGuard no_grad;
   // Inference tensors cannot enter autograd, so guided sampling runs
   // without InferenceMode (only no-grad outside the guidance gradient).
@@ -407,7 +425,7 @@ std::vector<Structure> sample_crystals(CspModel& model, const std::vector<Crysta
         conditioning = {torch::full({b.num_crystals()}, int64_t{o.spacegroup}, torch::TensorOptions(torch::kInt64).device(dev)),
                         o.cfg_weight};
       const BatchResult r = run_batch(model, b, ts, grid, o.kind, step_lr, gen, dev, o.guidance, conditioning,
-                                      o.lattice_clip);
+                                      o.lattice_clip, half ? &*half : nullptr);
       const auto bad = bad_crystals(r.frac, r.lattice, b);
       auto structures = batch_to_structures(r.types, r.frac.nan_to_num(0.0), r.lattice.nan_to_num(0.0), b.counts);
       for (std::size_t k = 0; k < ids.size(); ++k) {

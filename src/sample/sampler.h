@@ -64,6 +64,10 @@ struct SampleOptions {
   /// Clamp (Å) of the lattice's clean estimate in strided and ODE steps
   /// (see LatticeDdpm::step_ddim); 0 = none.
   double lattice_clip = 0;
+  /// "fp32" or "bf16": the network's weights and inputs in bfloat16 (the
+  /// sampler's state and its updates stay float32; faster on CPUs with
+  /// AVX512-BF16 and on GPUs, see the README for its effect on the metrics).
+  std::string precision = "fp32";
 };
 
 struct SampleReport {
