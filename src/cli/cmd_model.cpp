@@ -2,6 +2,7 @@
 // diffusion model or a property predictor), without sampling anything.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
@@ -51,7 +52,7 @@ nlohmann::json describe_diffusion_model(const std::string& path) {
                           {"atom_counts", stats.value("num_atoms", nlohmann::json::object())},
                           {"elements", stats.value("elements", nlohmann::json::object()).size()},
                           {"lattice_max_length", stats.value("lattice_max_length", nlohmann::json(nullptr))}};
-    if (stats.contains("spacegroups")) j["dataset_stats"]["spacegroups"] = stats["spacegroups"].size();
+    if (stats.contains("spacegroups")) j["dataset_stats"]["spacegroups"] = stats["spacegroups"];  // number → crystals
   }
   return j;
 }
@@ -93,6 +94,15 @@ void run_model(const ModelCli& c) {
     if (j.contains("dataset_stats"))
       fmt::print("  trained on {} crystals ({} elements)\n", j["dataset_stats"]["crystals"].get<long>(),
                  j["dataset_stats"]["elements"].get<std::size_t>());
+    if (j.contains("dataset_stats") && j["dataset_stats"].contains("spacegroups")) {
+      std::vector<std::pair<long, std::string>> groups;
+      for (const auto& [sg, n] : j["dataset_stats"]["spacegroups"].items()) groups.push_back({n.get<long>(), sg});
+      std::sort(groups.rbegin(), groups.rend());
+      std::string top;
+      for (std::size_t i = 0; i < std::min<std::size_t>(6, groups.size()); ++i)
+        top += fmt::format("{}{} ({})", i ? ", " : "", groups[i].second, groups[i].first);
+      fmt::print("  space groups in training (symprec 0.1): {} distinct; most common {}\n", groups.size(), top);
+    }
   } else {
     std::string cols;
     for (const auto& col : j["columns"]) cols += (cols.empty() ? "" : ", ") + col.get<std::string>();
