@@ -11,6 +11,7 @@
 #include "model/csp_model.h"
 #include "model/model_file.h"
 #include "sample/sampler.h"
+#include "tiny_training.h"
 #include "train/trainer.h"
 #include "util/error.h"
 
@@ -109,29 +110,16 @@ TEST(Conditioning, RefusedBeforeAnyWork) {
 }
 
 TEST(Conditioning, TrainingLabelsAreSpglibsGroupsAndTheFileKeepsTheCondition) {
-  const auto dir = fs::temp_directory_path() / ("xtd_sg_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  Dataset all = read_cdvae_csv(std::string(XTALDIFF_DATA_DIR) + "/datasets/perov_5/val.csv.gz");
-  all.records.resize(16);
-  write_cdvae_csv(all, (dir / "train.csv").string());
-  TrainOptions o;
-  o.data = (dir / "train.csv").string();
-  o.net = CspNetOptions::preset("tiny");
-  o.net.diffuse_types = true;
+  test_support::TinyTrainingSet set("sg", 16, 8);
+  TrainOptions& o = set.options;
   o.net.condition_spacegroup = true;
-  o.diffusion.steps = 10;
-  o.batch = 8;
-  o.epochs = 2;
-  o.threads = 1;
-  o.quiet = true;
-  o.out = (dir / "sg.xtd").string();
   const TrainSummary s = train_model(o);
   EXPECT_TRUE(std::isfinite(s.train_loss));
   LoadedModel m = load_model_file(o.out);
   EXPECT_TRUE(m.for_sampling().conditioned());
   // The label histogram is spglib's (symprec 0.1) on the canonical cells.
   std::map<std::string, int> expected;
-  for (const auto& r : all.records) ++expected[std::to_string(analyze_symmetry(canonical_structure(r.structure), 0.1).number)];
+  for (const auto& r : set.rows.records) ++expected[std::to_string(analyze_symmetry(canonical_structure(r.structure), 0.1).number)];
   const auto& hist = m.state.metadata["dataset_stats"]["spacegroups"];
   ASSERT_EQ(hist.size(), expected.size());
   for (const auto& [sg, n] : expected) EXPECT_EQ(hist.value(sg, 0), n) << sg;
@@ -141,5 +129,4 @@ TEST(Conditioning, TrainingLabelsAreSpglibsGroupsAndTheFileKeepsTheCondition) {
   so.cfg_weight = 1.5;
   const auto out = sample_crystals(m.for_sampling(), {{{}, 5}}, TypeConstraints{}, so);
   EXPECT_EQ(out[0].size(), 5u);
-  fs::remove_all(dir);
 }

@@ -12,6 +12,7 @@
 #include "model/csp_model.h"
 #include "model/model_file.h"
 #include "sample/sampler.h"
+#include "tiny_training.h"
 #include "train/trainer.h"
 #include "util/error.h"
 
@@ -143,22 +144,9 @@ TEST(D3pm, EveryConstraintHoldsOnEverySampleOfEverySampler) {
 }
 
 TEST(D3pm, TrainsRoundTripsAndRefusesPropertyGuidance) {
-  const auto dir = fs::temp_directory_path() / ("xtd_d3pm_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  Dataset all = read_cdvae_csv(std::string(XTALDIFF_DATA_DIR) + "/datasets/perov_5/val.csv.gz");
-  all.records.resize(12);
-  write_cdvae_csv(all, (dir / "train.csv").string());
-  TrainOptions o;
-  o.data = (dir / "train.csv").string();
-  o.net = CspNetOptions::preset("tiny");
-  o.net.diffuse_types = true;
+  test_support::TinyTrainingSet set("d3pm", 12, 6);
+  TrainOptions& o = set.options;
   o.net.type_diffusion = "d3pm";
-  o.diffusion.steps = 10;
-  o.batch = 6;
-  o.epochs = 2;
-  o.threads = 1;
-  o.quiet = true;
-  o.out = (dir / "d3pm.xtd").string();
   const TrainSummary s = train_model(o);
   EXPECT_TRUE(std::isfinite(s.train_loss));
   LoadedModel m = load_model_file(o.out);
@@ -167,5 +155,4 @@ TEST(D3pm, TrainsRoundTripsAndRefusesPropertyGuidance) {
   SampleOptions so;
   so.guidance = &g;
   EXPECT_THROW(sample_crystals(m.for_sampling(), {{{}, 5}}, TypeConstraints{}, so), Error);
-  fs::remove_all(dir);
 }

@@ -14,6 +14,7 @@
 #include "model/model_file.h"
 #include "sample/sampler.h"
 #include "sample/type_constraints.h"
+#include "tiny_training.h"
 #include "train/trainer.h"
 #include "util/error.h"
 
@@ -181,21 +182,9 @@ TEST(Generation, CspModelRefusesDeNovoAndSameSeedRepeats) {
 }
 
 TEST(Generation, TrainingKeepsDatasetStatisticsAndTheTask) {
-  const auto dir = fs::temp_directory_path() / ("xtd_gen_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  Dataset all = read_cdvae_csv(std::string(XTALDIFF_DATA_DIR) + "/datasets/perov_5/val.csv.gz");
-  all.records.resize(12);
-  write_cdvae_csv(all, (dir / "train.csv").string());
-  TrainOptions o;
-  o.data = (dir / "train.csv").string();
-  o.net = CspNetOptions::preset("tiny");
-  o.net.diffuse_types = true;
-  o.diffusion.steps = 20;
-  o.batch = 6;
-  o.epochs = 2;
-  o.threads = 1;
-  o.quiet = true;
-  o.out = (dir / "gen.xtd").string();
+  test_support::TinyTrainingSet set("gen", 12, 6);
+  const TrainOptions& o = set.options;
+  const Dataset& all = set.rows;
   const TrainSummary s = train_model(o);
   EXPECT_TRUE(std::isfinite(s.train_loss));
   LoadedModel m = load_model_file(o.out);
@@ -209,7 +198,6 @@ TEST(Generation, TrainingKeepsDatasetStatisticsAndTheTask) {
     for (int z : r.structure.species) elements.insert(z);
   EXPECT_EQ(stats["elements"].size(), elements.size());
   EXPECT_EQ(stats["elements"]["8"].get<int>() > 0, elements.count(8) > 0);
-  fs::remove_all(dir);
 }
 
 TEST(Generation, Bf16SamplingKeepsConstraintsAndStaysCloseToFloat32) {

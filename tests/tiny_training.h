@@ -1,0 +1,41 @@
+// A few Perov-5 rows as a training set in a temporary folder, and the
+// options of a tiny generation-model training on them (tests only).
+#pragma once
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include "io/dataset.h"
+#include "train/trainer.h"
+
+namespace xtaldiff::test_support {
+
+struct TinyTrainingSet {
+  std::filesystem::path dir;
+  Dataset rows;  ///< the rows written to dir/train.csv
+  TrainOptions options;
+
+  /// `rows` Perov-5 validation crystals; options: a tiny generation network,
+  /// T = 10, two epochs, one thread, model file dir/NAME.xtd.
+  TinyTrainingSet(const std::string& name, std::size_t n_rows, int batch) {
+    dir = std::filesystem::temp_directory_path() / ("xtd_" + name + "_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    rows = read_cdvae_csv(std::string(XTALDIFF_DATA_DIR) + "/datasets/perov_5/val.csv.gz");
+    rows.records.resize(n_rows);
+    write_cdvae_csv(rows, (dir / "train.csv").string());
+    options.data = (dir / "train.csv").string();
+    options.net = CspNetOptions::preset("tiny");
+    options.net.diffuse_types = true;
+    options.diffusion.steps = 10;
+    options.batch = batch;
+    options.epochs = 2;
+    options.threads = 1;
+    options.quiet = true;
+    options.out = (dir / (name + ".xtd")).string();
+  }
+  ~TinyTrainingSet() { std::filesystem::remove_all(dir); }
+};
+
+}  // namespace xtaldiff::test_support
