@@ -260,6 +260,30 @@ TEST(Cli, SampleRefusesDeNovoWithACspModelAndBadConstraints) {
   EXPECT_FALSE(fs::exists(t / "o"));
 }
 
+TEST(Cli, DefaultSamplerIsTheMeasuredFastestPerTask) {
+  // README "Quality against network evaluations": CSP ode 20, de novo ancestral 100.
+  TempDir t;
+  CliRun r = run("sample --model " + shipped_model("perov5-csp.xtd") + " --formula SrTiO3 -n 2 -q --threads 1 --out " +
+                 (t / "csp"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto m = nlohmann::json::parse(xtaldiff::read_file(t / "csp/manifest.json"));
+  EXPECT_EQ(m["sampler"], "ode");
+  EXPECT_EQ(m["steps"], 20);
+  EXPECT_EQ(m["network_evaluations_per_crystal"], 20);
+  EXPECT_GT(m["lattice_clip"].get<double>(), 8.0);  // 1.5 × the longest Perov-5 cell vector (5.65 Å)
+  EXPECT_LT(m["lattice_clip"].get<double>(), 8.6);
+  r = run("sample --model " + shipped_model("perov5-gen.xtd") + " -n 2 -q --threads 1 --out " + (t / "gen"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  m = nlohmann::json::parse(xtaldiff::read_file(t / "gen/manifest.json"));
+  EXPECT_EQ(m["sampler"], "ancestral");
+  EXPECT_EQ(m["steps"], 100);
+  // An explicit sampler without --steps runs the model's T.
+  r = run("sample --model " + shipped_model("perov5-csp.xtd") + " --formula SrTiO3 --sampler ode -q --threads 1 --out " +
+          (t / "full"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(nlohmann::json::parse(xtaldiff::read_file(t / "full/manifest.json"))["steps"], 1000);
+}
+
 TEST(Cli, ModelDescribesDiffusionAndPropertyFiles) {
   CliRun r = run("model --json " + shipped_model("perov5-gen.xtd"));
   ASSERT_EQ(r.code, 0) << r.out;
