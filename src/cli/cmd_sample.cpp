@@ -520,7 +520,7 @@ void add_sample_command(CLI::App& app) {
   cmd->add_option("--lattice-clip", c->lattice_clip,
                   "clamp (Å) of the lattice's clean estimate in strided and ODE steps (default: 1.5 times the longest "
                   "training cell vector; 0: none)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0.0, 1000.0));
   cmd->add_option("--system", c->system, "CSP for every valid composition of a chemical system (Li-P-S-Cl)");
   cmd->add_option("--max-coeff", c->max_coeff, "--system: largest coefficient")->capture_default_str();
   cmd->add_option("--per-composition", c->per_composition, "--system: samples per composition")
