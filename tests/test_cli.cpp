@@ -261,7 +261,7 @@ TEST(Cli, SampleRefusesDeNovoWithACspModelAndBadConstraints) {
 }
 
 TEST(Cli, DefaultSamplerIsTheMeasuredFastestPerTask) {
-  // README "Quality against network evaluations": CSP ode 20, de novo ancestral 100.
+  // README "Quality against network evaluations": CSP ode 20, de novo ancestral 200.
   TempDir t;
   CliRun r = run("sample --model " + shipped_model("perov5-csp.xtd") + " --formula SrTiO3 -n 2 -q --threads 1 --out " +
                  (t / "csp"));
@@ -276,7 +276,7 @@ TEST(Cli, DefaultSamplerIsTheMeasuredFastestPerTask) {
   ASSERT_EQ(r.code, 0) << r.out;
   m = nlohmann::json::parse(xtaldiff::read_file(t / "gen/manifest.json"));
   EXPECT_EQ(m["sampler"], "ancestral");
-  EXPECT_EQ(m["steps"], 100);
+  EXPECT_EQ(m["steps"], 200);
   // An explicit sampler without --steps runs the model's T.
   r = run("sample --model " + shipped_model("perov5-csp.xtd") + " --formula SrTiO3 --sampler ode -q --threads 1 --out " +
           (t / "full"));
