@@ -21,13 +21,7 @@ namespace fs = std::filesystem;
 namespace {
 
 CspModel tiny_conditioned_model(bool generative, int steps = 10) {
-  CspNetOptions net = CspNetOptions::preset("tiny");
-  net.diffuse_types = generative;
-  net.condition_spacegroup = true;
-  DiffusionOptions d;
-  d.steps = steps;
-  torch::manual_seed(9);
-  return CspModel(net, d);
+  return test_support::tiny_model({generative, "ddpm", true, steps, 9});
 }
 
 }  // namespace

@@ -23,15 +23,7 @@ namespace {
 
 double max_abs(const torch::Tensor& a) { return a.abs().max().item<double>(); }
 
-CspModel tiny_d3pm_model(int steps = 10) {
-  CspNetOptions net = CspNetOptions::preset("tiny");
-  net.diffuse_types = true;
-  net.type_diffusion = "d3pm";
-  DiffusionOptions d;
-  d.steps = steps;
-  torch::manual_seed(6);
-  return CspModel(net, d);
-}
+CspModel tiny_d3pm_model(int steps = 10) { return test_support::tiny_model({true, "d3pm", false, steps, 6}); }
 
 }  // namespace
 

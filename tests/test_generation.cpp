@@ -25,14 +25,7 @@ namespace {
 
 double max_abs(const torch::Tensor& a) { return a.abs().max().item<double>(); }
 
-CspModel tiny_gen_model(int steps = 20) {
-  CspNetOptions net = CspNetOptions::preset("tiny");
-  net.diffuse_types = true;
-  DiffusionOptions d;
-  d.steps = steps;
-  torch::manual_seed(5);
-  return CspModel(net, d);
-}
+CspModel tiny_gen_model(int steps = 20) { return test_support::tiny_model({true, "ddpm", false, steps, 5}); }
 
 bool satisfies(const Structure& s, const TypeConstraints& c) {
   const Composition comp = s.composition();

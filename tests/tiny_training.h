@@ -1,5 +1,5 @@
-// A few Perov-5 rows as a training set in a temporary folder, and the
-// options of a tiny generation-model training on them (tests only).
+// Test helpers: a tiny seeded diffusion model, and a few Perov-5 rows as a
+// training set in a temporary folder with the options of a tiny training on them.
 #pragma once
 
 #include <unistd.h>
@@ -11,6 +11,25 @@
 #include "train/trainer.h"
 
 namespace xtaldiff::test_support {
+
+/// A tiny untrained diffusion model, seeded for reproducible weights.
+struct TinyModelSpec {
+  bool generative = true;
+  std::string type_diffusion = "ddpm";
+  bool conditioned = false;
+  int steps = 10;
+  uint64_t seed = 5;
+};
+inline CspModel tiny_model(const TinyModelSpec& spec) {
+  CspNetOptions net = CspNetOptions::preset("tiny");
+  net.diffuse_types = spec.generative;
+  net.type_diffusion = spec.type_diffusion;
+  net.condition_spacegroup = spec.conditioned;
+  DiffusionOptions d;
+  d.steps = spec.steps;
+  torch::manual_seed(spec.seed);
+  return CspModel(net, d);
+}
 
 struct TinyTrainingSet {
   std::filesystem::path dir;
