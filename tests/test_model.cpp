@@ -158,6 +158,61 @@ TEST(CspNet, EdgeListHoldsEveryOrderedPairOnce) {
   }
 }
 
+TEST(CspNet, DenseRowsPointAtTheEdgeOfEachPosition) {
+  // Equal counts get the dense layout: position (b, i, j) names edge i → j.
+  const auto e = EdgeIndex::fully_connected({3, 3}, torch::kCPU);
+  ASSERT_EQ(e.dense_atoms, 3);
+  ASSERT_EQ(e.dense_rows.size(0), 2 * 3 * 3);
+  for (int64_t b = 0; b < 2; ++b)
+    for (int64_t i = 0; i < 3; ++i)
+      for (int64_t j = 0; j < 3; ++j) {
+        const int64_t row = e.dense_rows[(b * 3 + i) * 3 + j].item<int64_t>();
+        EXPECT_EQ(e.src[row].item<int64_t>(), b * 3 + i);
+        EXPECT_EQ(e.dst[row].item<int64_t>(), b * 3 + j);
+      }
+  EXPECT_EQ(EdgeIndex::fully_connected({3, 4}, torch::kCPU).dense_atoms, 0);
+  EXPECT_EQ(EdgeIndex::fully_connected({3, 3}, torch::kCPU, false).dense_atoms, 0);
+}
+
+TEST(CspNet, DenseLayoutEqualsGatheredAndReferenceWithGradients) {
+  CspNet net(CspNetOptions::preset("small"));
+  torch::manual_seed(11);
+  const std::vector<int64_t> counts{4, 4, 4};
+  const auto t = torch::tensor({3.0f, 480.0f, 990.0f});
+  const auto types = torch::tensor({8, 22, 38, 8, 6, 6, 6, 6, 1, 7, 26, 14}, torch::kInt64);
+  const auto frac = torch::rand({12, 3});
+  const auto lattice = torch::randn({3, 3, 3}) + 5 * torch::eye(3).unsqueeze(0);
+  const auto owner = torch::tensor({0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2}, torch::kInt64);
+  const auto wl = torch::randn({3, 3, 3}), wx = torch::randn({12, 3});
+  struct Result {
+    DenoiserOutput out;
+    std::vector<torch::Tensor> grads;
+  };
+  auto evaluate = [&](bool dense, bool reference) {
+    const auto edges = EdgeIndex::fully_connected(counts, torch::kCPU, dense);
+    EXPECT_EQ(edges.dense_atoms, dense ? 4 : 0);
+    net->zero_grad();
+    Result r;
+    r.out = reference ? net->forward_reference(t, types, frac, lattice, edges, owner, 3)
+                      : net->forward(t, types, frac, lattice, edges, owner, 3);
+    ((r.out.lattice * wl).sum() + (r.out.coords * wx).sum()).backward();
+    for (const auto& p : net->parameters()) r.grads.push_back(p.grad().clone());
+    return r;
+  };
+  const Result dense = evaluate(true, false), gathered = evaluate(false, false), ref = evaluate(false, true);
+  for (const Result* other : {&gathered, &ref}) {
+    const double scale_l = std::max(1.0, max_abs(other->out.lattice));
+    const double scale_x = std::max(1.0, max_abs(other->out.coords));
+    EXPECT_LT(max_abs(dense.out.lattice - other->out.lattice) / scale_l, 1e-5);
+    EXPECT_LT(max_abs(dense.out.coords - other->out.coords) / scale_x, 1e-5);
+    ASSERT_EQ(dense.grads.size(), other->grads.size());
+    for (std::size_t i = 0; i < dense.grads.size(); ++i) {
+      const double scale = std::max(1e-3, max_abs(other->grads[i]));
+      EXPECT_LT(max_abs(dense.grads[i] - other->grads[i]) / scale, 1e-4) << "parameter " << i;
+    }
+  }
+}
+
 TEST(CspNet, BaseSizeHasDiffCspParameterCount) {
   CspNet net(CspNetOptions::preset("base"));
   // DiffCSP's CSPNet at hidden 512 / 6 layers / 128 frequencies: 12.3 M.

@@ -69,7 +69,7 @@ LossParts CspModel::loss(const CrystalBatch& batch, torch::Generator& gen) {
   auto lt = lattice_.noise(batch.lattice, t, eps_l);
   auto t_atom = t.index_select(0, batch.crystal_of_atom);
   auto [xt, target] = coords_.noise_and_target(batch.frac, t_atom, eps_x);
-  const EdgeIndex edges = EdgeIndex::fully_connected(batch.counts, dev);
+  const EdgeIndex edges = EdgeIndex::fully_connected(batch.counts, dev, dense_edges_);
   torch::Tensor atoms = batch.atom_types, eps_a, x0_state, xt_state;
   if (d3pm()) {
     x0_state = batch.atom_types - 1;

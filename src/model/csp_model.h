@@ -76,6 +76,9 @@ class CspModel {
   const TypeD3pm& type_d3pm() const { return d3pm_; }
   bool d3pm() const { return net_options_.d3pm(); }
   void to(const torch::Device& device) { net_->to(device); }
+  /// Whether `loss` uses the dense edge layout for batches of equal atom
+  /// counts (see EdgeIndex; on by default, off to measure the gain).
+  void set_dense_edges(bool on) { dense_edges_ = on; }
 
  private:
   CspNetOptions net_options_;
@@ -85,6 +88,7 @@ class CspModel {
   TorusVe coords_;
   TypeDdpm types_;
   TypeD3pm d3pm_;
+  bool dense_edges_ = true;
 };
 
 }  // namespace xtaldiff

@@ -1,5 +1,6 @@
 #include "model/cspnet.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "util/error.h"
@@ -48,7 +49,8 @@ CspNetOptions CspNetOptions::preset(const std::string& name) {
   throw Error("unknown network size '" + name + "' (tiny, small or base)", ErrorKind::kUsage);
 }
 
-EdgeIndex EdgeIndex::fully_connected(const std::vector<int64_t>& counts, const torch::Device& device) {
+EdgeIndex EdgeIndex::fully_connected(const std::vector<int64_t>& counts, const torch::Device& device,
+                                     bool allow_dense) {
   int64_t pairs = 0, n = 0;
   for (int64_t c : counts) {
     pairs += c * (c - 1) / 2;
@@ -78,6 +80,28 @@ EdgeIndex EdgeIndex::fully_connected(const std::vector<int64_t>& counts, const t
   }
   EdgeIndex out{src.to(device), dst.to(device), crystal.to(device), inv.to(device)};
   out.num_pairs = pairs;
+  const bool equal = !counts.empty() && std::all_of(counts.begin(), counts.end(),
+                                                    [&](int64_t c) { return c == counts.front(); });
+  if (allow_dense && equal && counts.front() > 1) {
+    // Row of edge i → j: pair k (i < j), P + k (i > j, the pair reversed),
+    // 2P + atom (i = j), with k counted as in the loop above.
+    const int64_t m = counts.front();
+    auto rows = torch::empty({n * m}, torch::kInt64);
+    auto r = rows.accessor<int64_t, 1>();
+    int64_t pair = 0;
+    for (std::size_t b = 0; b < counts.size(); ++b) {
+      const int64_t base = static_cast<int64_t>(b) * m;
+      for (int64_t i = 0; i < m; ++i) {
+        r[(base + i) * m + i] = 2 * pairs + base + i;
+        for (int64_t j = i + 1; j < m; ++j, ++pair) {
+          r[(base + i) * m + j] = pair;
+          r[(base + j) * m + i] = pairs + pair;
+        }
+      }
+    }
+    out.dense_atoms = m;
+    out.dense_rows = rows.to(device);
+  }
   return out;
 }
 
@@ -141,6 +165,18 @@ torch::Tensor CspLayerImpl::forward(const torch::Tensor& h_in, const EdgeFeature
     auto per_node_i = torch::mm(h, wa.t());
     auto per_node_j = torch::mm(h, wb.t());
     auto per_crystal = torch::mm(lattice_ips, wc.t());
+    if (edges.dense_atoms > 0) {
+      // [B, n, n, H]: position (b, i, j) is the edge i → j; the per-atom and
+      // per-crystal terms broadcast, and the mean over j is a sum over an axis.
+      const int64_t n = edges.dense_atoms, b = h.size(0) / n;
+      auto dense = pre.index_select(0, edges.dense_rows).view({b, n, n, hidden}) +
+                   per_node_i.view({b, n, 1, hidden}) + per_node_j.view({b, 1, n, hidden}) +
+                   per_crystal.view({b, 1, 1, hidden});
+      auto e = torch::silu(edge_out(torch::silu(dense)));
+      auto agg = e.sum(2).view({h.size(0), hidden}) * (1.0 / static_cast<double>(n));
+      auto out = torch::silu(node_out(torch::silu(node_in(torch::cat({h, agg}, 1)))));
+      return h_in + out;
+    }
     pre = pre + per_node_i.index_select(0, edges.src) + per_node_j.index_select(0, edges.dst) +
           per_crystal.index_select(0, edges.crystal);
   }
@@ -246,6 +282,8 @@ std::pair<torch::Tensor, torch::Tensor> CspNetImpl::encode(const torch::Tensor& 
   auto ips = torch::bmm(lattice, lattice.transpose(1, 2)).reshape({num_crystals, 9});
   for (auto& block : blocks) h = block->forward(h, features, ips, edges);
   if (options.layer_norm) h = final_norm(h);
+  if (edges.dense_atoms > 0 && !reference)
+    return {h, h.view({num_crystals, edges.dense_atoms, h.size(1)}).mean(1)};
   auto counts = torch::zeros({num_crystals, 1}, h.options()).index_add_(0, crystal_of_atom,
                                                                         torch::ones({h.size(0), 1}, h.options()));
   auto graph = torch::zeros({num_crystals, h.size(1)}, h.options()).index_add_(0, crystal_of_atom, h) / counts;

@@ -61,12 +61,26 @@ struct CspNetOptions {
 /// (the pair trick of `forward` relies on it): edges [0, P) are the pairs
 /// i < j, edges [P, 2P) the same pairs reversed, edges [2P, 2P + N) the
 /// self pairs, atom by atom.
+///
+/// When every crystal has the same atom count n (all of Perov-5; CSP batches
+/// the sampler groups by size) the fast path also runs dense: edge tensors
+/// shaped [B, n, n, H], where the per-atom and per-crystal terms of the
+/// first edge layer enter by broadcasting and the mean over neighbours is a
+/// sum over one axis, instead of three gathers of [E, H] and a scatter-add.
 struct EdgeIndex {
   torch::Tensor src, dst;   ///< [E] int64
   torch::Tensor crystal;    ///< [E] int64, crystal of each edge
   torch::Tensor inv_count;  ///< [N, 1] float: 1 / atoms in the atom's crystal (mean aggregation)
   int64_t num_pairs = 0;    ///< P
-  static EdgeIndex fully_connected(const std::vector<int64_t>& counts, const torch::Device& device);
+  /// Dense layout (0 = not used): the common atom count n, and for each
+  /// dense position (b, i, j), row-major, the edge i → j's row in the edge
+  /// order above [B·n·n] int64.
+  int64_t dense_atoms = 0;
+  torch::Tensor dense_rows;
+  /// `allow_dense` = false keeps the gathered edge list even for equal
+  /// counts (tests and the benchmark compare the two).
+  static EdgeIndex fully_connected(const std::vector<int64_t>& counts, const torch::Device& device,
+                                   bool allow_dense = true);
 };
 
 /// Fourier features of the edges, in one of two forms: `full` [E, 6F] for
