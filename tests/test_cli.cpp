@@ -10,6 +10,7 @@
 #include <sstream>
 #include <nlohmann/json.hpp>
 
+#include "io/dataset.h"
 #include "util/file_io.h"
 
 namespace fs = std::filesystem;
@@ -325,6 +326,40 @@ TEST(Cli, TrainsAConditionedD3pmModelAndSamplesASpaceGroup) {
   r = run("train --task csp --type-diffusion d3pm --config tiny --epochs 1 --data " +
           data("datasets/perov_5/val.csv.gz") + " --out " + (t / "x.xtd"));
   EXPECT_EQ(r.code, 2) << r.out;
+}
+
+TEST(Cli, TrainsAPropertyConditionedModelAndSamplesARange) {
+  TempDir t;
+  CliRun r = run("train --task gen --condition heat_ref --config tiny --epochs 1 --batch 512 --threads 1 -q --data " +
+                 data("datasets/perov_5/val.csv.gz") + " --out " + (t / "m.xtd"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run("model " + (t / "m.xtd"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("conditioned on heat_ref"), std::string::npos) << r.out;
+  r = run("sample --model " + (t / "m.xtd") + " -n 6 --target \"heat_ref<0.5\" --guidance 2 --steps 5 --sampler "
+          "ancestral --threads 1 -q --predictor " + shipped_model("perov5-heat_ref.xtd") + " --out " + (t / "o"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto manifest = nlohmann::json::parse(xtaldiff::read_file(t / "o/manifest.json"));
+  const auto& cond = manifest["property_condition"];
+  EXPECT_EQ(cond["columns"][0]["condition"], "range");
+  EXPECT_EQ(cond["columns"][0]["high"], 0.5);
+  EXPECT_EQ(manifest["network_evaluations_per_crystal"], 10);
+  EXPECT_FALSE(manifest["property_predictions"]["targets"][0]["met"].is_null());
+  const auto d = xtaldiff::read_cdvae_csv((t / "o/samples.csv"));
+  const auto col = d.column("condition_heat_ref");
+  ASSERT_TRUE(col.has_value());
+  ASSERT_EQ(d.size(), 6u);
+  for (std::size_t i = 0; i < d.size(); ++i) EXPECT_LE(*d.number(i, *col), 0.5);
+  ASSERT_TRUE(d.column("predicted_heat_ref").has_value());
+  // A model without the condition and no property model to steer it: refused, saying what would work.
+  r = run("sample --model " + shipped_model("perov5-gen.xtd") + " -n 2 --target heat_ref=1 --out " + (t / "x"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--condition heat_ref"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(t / "x"));
+  r = run("train --task gen --condition band_gap --config tiny --epochs 1 --threads 1 -q --data " +
+          data("datasets/perov_5/val.csv.gz") + " --out " + (t / "b.xtd"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("no column 'band_gap'"), std::string::npos) << r.out;
 }
 
 TEST(Cli, SampleWritesSpaceGroupsAndAManifest) {

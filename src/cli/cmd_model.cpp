@@ -54,6 +54,15 @@ nlohmann::json describe_diffusion_model(const std::string& path) {
                           {"lattice_max_length", stats.value("lattice_max_length", nlohmann::json(nullptr))}};
     if (stats.contains("spacegroups")) j["dataset_stats"]["spacegroups"] = stats["spacegroups"];  // number → crystals
   }
+  j["property_conditioning"] = nlohmann::json::array();
+  for (std::size_t k = 0; k < net.condition_properties.size(); ++k) {
+    const auto& col = net.condition_properties[k];
+    const auto labels = stats.value("properties", nlohmann::json::object()).value(col, nlohmann::json::object());
+    j["property_conditioning"].push_back({{"column", col},
+                                          {"mean", net.property_mean[k]},
+                                          {"stddev", net.property_stddev[k]},
+                                          {"labelled", labels.value("labelled", 0)}});
+  }
   return j;
 }
 
@@ -91,6 +100,10 @@ void run_model(const ModelCli& c) {
     fmt::print("  diffusion: T = {}{}{}\n", j["diffusion"]["steps"].get<int>(),
                j["type_diffusion"].is_null() ? "" : ", atom types by " + j["type_diffusion"].get<std::string>(),
                j["spacegroup_conditioning"].get<bool>() ? ", space-group conditioned (--spacegroup)" : "");
+    for (const auto& p : j["property_conditioning"])
+      fmt::print("  conditioned on {} (--target; {} labelled crystals, mean {:.4g}, stddev {:.4g})\n",
+                 p["column"].get<std::string>(), p["labelled"].get<long>(), p["mean"].get<double>(),
+                 p["stddev"].get<double>());
     if (j.contains("dataset_stats"))
       fmt::print("  trained on {} crystals ({} elements)\n", j["dataset_stats"]["crystals"].get<long>(),
                  j["dataset_stats"]["elements"].get<std::size_t>());

@@ -32,6 +32,7 @@
 #include "ml/runtime.h"
 #include "model/model_file.h"
 #include "model/property_model.h"
+#include "sample/property_condition.h"
 #include "sample/sampler.h"
 #include "util/clock.h"
 #include "util/error.h"
@@ -43,9 +44,10 @@ namespace {
 struct SampleCli {
   std::string model, formula, from, out, sampler = "auto", device = "cpu";
   std::string atoms, elements, require, prompt, system;
-  int z = 0, n = 1, k = 1, steps = 0, threads = 0, limit = 0, batch_atoms = 8192;
+  int z = 0, n = 1, k = 1, steps = 0, threads = 0, limit = 0, skip = 0, batch_atoms = 8192;
   int max_elements = 0, max_coeff = 6, per_composition = 1;
   std::string guide;                  // property model
+  std::string predictor;              // property model that only reports
   std::vector<std::string> targets;   // "band_gap=3.0", "heat_ref<0.5"
   double guidance_scale = 1.0, target_tolerance = -1;
   int spacegroup = 0;                 // classifier-free space-group conditioning
@@ -269,26 +271,42 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
   configure_threads(c.threads);
   LoadedModel loaded = load_model_file(c.model);
   const ModelStats stats = model_stats(loaded);
-  // Property guidance: the model and every target are checked before any work.
-  LoadedPropertyModel guide;
+  // Property targets: steered by classifier-free guidance where the model is
+  // conditioned on the column, by a property model's gradient (--guide), or
+  // both; every target and model is checked before any work.
+  std::vector<PropertyTarget> targets;
+  for (const auto& text : c.targets) targets.push_back(PropertyTarget::parse(text));
+  const CspNetOptions& net = loaded.for_sampling().net_options();
+  if (!c.guide.empty() && targets.empty()) throw Error("--guide needs at least one --target", ErrorKind::kUsage);
+  if (c.guide.empty())
+    for (const auto& t : targets)
+      if (net.property_index(t.column) < 0) {
+        std::string have;
+        for (const auto& col : net.condition_properties) have += (have.empty() ? "" : ", ") + col;
+        throw Error("--target " + t.describe() + ": " + c.model +
+                        (have.empty() ? " is not conditioned on properties" : " is conditioned on " + have + " only") +
+                        "; steer it with --guide PROPERTY_MODEL (train one with --task property), or train the "
+                        "generation model with --condition " + t.column,
+                    ErrorKind::kUsage);
+      }
+  LoadedPropertyModel guide, predictor;
   PropertyGuidance guidance;
-  if (c.targets.empty() != c.guide.empty())
-    throw Error(c.guide.empty() ? "--target needs --guide PROPERTY_MODEL (train one with --task property)"
-                                : "--guide needs at least one --target",
-                ErrorKind::kUsage);
   if (!c.guide.empty()) {
     guide = load_property_model(c.guide);
     guidance.model = guide.model.get();
     guidance.scale = c.guidance_scale;
-    for (const auto& text : c.targets) {
-      guidance.targets.push_back(PropertyTarget::parse(text));
-      guidance.target_columns.push_back(guide.model->column_index(guidance.targets.back().column));
+    for (const auto& t : targets) {
+      guidance.targets.push_back(t);
+      guidance.target_columns.push_back(guide.model->column_index(t.column));
     }
     if (guide.model->options().steps != loaded.for_sampling().diffusion_options().steps)
       throw Error(c.guide + " was trained for T = " + std::to_string(guide.model->options().steps) + ", " + c.model +
                       " has T = " + std::to_string(loaded.for_sampling().diffusion_options().steps),
                   ErrorKind::kUsage);
   }
+  if (!c.predictor.empty()) predictor = load_property_model(c.predictor);
+  // The model that reports predicted values of the outputs: --predictor, else --guide.
+  const LoadedPropertyModel& reporter = predictor.model ? predictor : guide;
   const bool generative = loaded.for_sampling().generative();
   std::vector<Task> tasks;
   TypeConstraints constraints;
@@ -333,9 +351,11 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
     ReadOptions ro;
     ro.overlap_tolerance = 0;
     const Dataset d = read_structures(c.from, ro);
+    const std::size_t first = std::min<std::size_t>(d.size(), static_cast<std::size_t>(c.skip));
     std::size_t rows = d.size();
-    if (c.limit > 0) rows = std::min<std::size_t>(rows, static_cast<std::size_t>(c.limit));
-    for (std::size_t r = 0; r < rows; ++r)
+    if (c.limit > 0) rows = std::min<std::size_t>(rows, first + static_cast<std::size_t>(c.limit));
+    if (first >= rows) throw Error(c.from + ": --skip " + std::to_string(c.skip) + " leaves no rows", ErrorKind::kUsage);
+    for (std::size_t r = first; r < rows; ++r)
       for (int i = 0; i < c.k; ++i) tasks.push_back({d.records[r].id, i, d.records[r].structure.species, 0});
   }
   if (!denovo && generative && !stats.elements.empty())
@@ -358,6 +378,11 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
   if (guidance.model) so.guidance = &guidance;
   std::vector<CrystalTask> crystal_tasks;
   for (const auto& t : tasks) crystal_tasks.push_back({t.species, t.num_atoms});
+  const PropertyConditionPlan plan = plan_property_conditions(
+      net, loaded.state.metadata.value("dataset_stats", nlohmann::json::object()).value("properties", nlohmann::json::object()),
+      targets, tasks.size(), c.seed);
+  if (!plan.values.empty())
+    for (std::size_t i = 0; i < tasks.size(); ++i) crystal_tasks[i].properties = plan.values[i];
   const bool tty = isatty(fileno(stderr)) && !c.quiet;
   const auto start = std::chrono::steady_clock::now();
   auto progress = [&](std::size_t done, std::size_t total) {
@@ -385,7 +410,12 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
     }
     ++spacegroups[sg];
     out.records.push_back({tasks[i].id, structures[i], {std::to_string(tasks[i].sample_index), std::to_string(sg)}});
+    if (!plan.values.empty())
+      for (double v : plan.values[i])
+        out.records.back().values.push_back(std::isfinite(v) ? fmt::format("{:.6g}", v) : "");
   }
+  if (!plan.values.empty())
+    for (const auto& col : net.condition_properties) out.columns.push_back("condition_" + col);
   // Space-group conditioned runs report how many outputs have the group.
   nlohmann::json spacegroup_report = nullptr;
   if (c.spacegroup) {
@@ -397,20 +427,26 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
       fmt::print(stderr, "space group {}: {}/{} crystals have it at symprec 0.1 ({:.1f} %)\n", c.spacegroup, hits,
                  out.size(), 100 * rate);
   }
-  // Guided runs report what the predictor says of the final crystals.
+  // Runs with a property model (--guide or --predictor) report what it
+  // predicts for the final crystals, and how many meet each target.
   nlohmann::json target_report = nlohmann::json::array();
-  if (guidance.model) {
+  if (reporter.model) {
     std::vector<Structure> finals;
     for (const auto& r : out.records) finals.push_back(r.structure);
-    const auto y = predict_structures(*guidance.model, finals, parse_device(c.device));
-    const auto& cols = guidance.model->options().columns;
+    const auto y = predict_structures(*reporter.model, finals, parse_device(c.device));
+    const auto& cols = reporter.model->options().columns;
     for (const auto& col : cols) out.columns.push_back("predicted_" + col);
     for (std::size_t i = 0; i < out.size(); ++i)
       for (std::size_t k = 0; k < cols.size(); ++k) out.records[i].values.push_back(fmt::format("{:.6g}", y[i][k]));
-    const auto mae = guide.metadata.value("holdout_mae", nlohmann::json::object());
-    for (std::size_t k = 0; k < guidance.targets.size(); ++k) {
-      const auto& target = guidance.targets[k];
-      const int col = guidance.target_columns[k];
+    const auto mae = reporter.metadata.value("holdout_mae", nlohmann::json::object());
+    for (const auto& target : targets) {
+      const auto found = std::find(cols.begin(), cols.end(), target.column);
+      if (found == cols.end()) {
+        target_report.push_back({{"target", target.describe()}, {"met", nullptr},
+                                 {"note", "the property model does not predict this column"}});
+        continue;
+      }
+      const std::size_t col = static_cast<std::size_t>(found - cols.begin());
       const double tol = c.target_tolerance >= 0 ? c.target_tolerance : mae.value(target.column, 0.1);
       std::size_t met = 0;
       double sum = 0;
@@ -425,6 +461,8 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
         fmt::print(stderr, "target {}: {}/{} crystals met (predicted; tolerance {:.3g}), mean predicted {:.4f}\n",
                    target.describe(), met, out.size(), tol, out.size() ? sum / out.size() : 0.0);
     }
+  } else if (!targets.empty() && !c.quiet) {
+    fmt::print(stderr, "no property model to report the outputs' values: pass --predictor PROPERTY_MODEL\n");
   }
   // Every de novo crystal is checked against the request: a violation is a
   // bug, and the run says so instead of writing it.
@@ -459,6 +497,11 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
                                                    {"property_model_metadata", guide.metadata}}
                                   : nlohmann::json(nullptr)},
       {"spacegroup_condition", spacegroup_report},
+      {"property_condition", plan.values.empty() ? nlohmann::json(nullptr)
+                                                 : nlohmann::json{{"columns", plan.report}, {"guidance", c.cfg_weight}}},
+      {"property_predictions", reporter.model ? nlohmann::json{{"property_model", predictor.model ? c.predictor : c.guide},
+                                                               {"targets", target_report}}
+                                              : nlohmann::json(nullptr)},
       {"sampler", sampler_name(so.kind)},
       {"steps", so.steps > 0 ? so.steps : loaded.for_sampling().diffusion_options().steps},
       {"network_evaluations_per_crystal", report.network_evaluations},
@@ -507,6 +550,8 @@ void add_sample_command(CLI::App& app) {
   cmd->add_option("--max-elements", c->max_elements, "de novo: at most this many distinct elements")->check(CLI::PositiveNumber);
   cmd->add_option("--prompt", c->prompt, "de novo: exactly these elements, counts free (\"Ba Ti O\")");
   cmd->add_option("--guide", c->guide, "property model steering sampling towards --target values");
+  cmd->add_option("--predictor", c->predictor,
+                  "property model that predicts the outputs' values for the report (no steering; default: --guide)");
   cmd->add_option("--target", c->targets, "property target: COLUMN=VALUE, COLUMN<VALUE or COLUMN>VALUE (repeatable)");
   cmd->add_option("--guidance-scale", c->guidance_scale, "strength of the property guidance")->capture_default_str();
   cmd->add_option("--target-tolerance", c->target_tolerance,
@@ -515,7 +560,8 @@ void add_sample_command(CLI::App& app) {
                   "space group 1..230 to condition on (models trained with --condition spacegroup)")
       ->check(CLI::Range(1, 230));
   cmd->add_option("--guidance", c->cfg_weight,
-                  "--spacegroup: classifier-free guidance weight (0 unconditional, 1 conditional, >1 sharper)")
+                  "classifier-free guidance weight of --spacegroup and of --target on conditioned columns (0 unconditional, 1 "
+                  "conditional, >1 sharper)")
       ->capture_default_str();
   cmd->add_option("--precision", c->precision, "network arithmetic: fp32 or bf16")->capture_default_str();
   cmd->add_option("--lattice-clip", c->lattice_clip,
@@ -529,7 +575,9 @@ void add_sample_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--from", c->from, "dataset: one task per row (same composition and atom count)");
   cmd->add_option("--k", c->k, "samples per row of --from")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--limit", c->limit, "only the first N rows of --from");
+  cmd->add_option("--limit", c->limit, "only the first N rows of --from (after --skip)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--skip", c->skip, "leave out the first N rows of --from (split a long run in parts)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--out", c->out, "output folder")->required();
   cmd->add_option("--steps", c->steps, "time steps (default: auto's, or the model's T with an explicit --sampler)");
   cmd->add_option("--sampler", c->sampler,
@@ -552,11 +600,14 @@ void add_sample_command(CLI::App& app) {
     if (!c->prompt.empty()) line += " --prompt \"" + c->prompt + "\"";
     if (c->max_elements) line += " --max-elements " + std::to_string(c->max_elements);
     if (!c->guide.empty()) line += fmt::format(" --guide {} --guidance-scale {}", c->guide, c->guidance_scale);
+    if (!c->predictor.empty()) line += " --predictor " + c->predictor;
     for (const auto& t : c->targets) line += " --target \"" + t + "\"";
-    if (c->spacegroup) line += fmt::format(" --spacegroup {} --guidance {}", c->spacegroup, c->cfg_weight);
+    if (c->spacegroup) line += fmt::format(" --spacegroup {}", c->spacegroup);
+    if (c->spacegroup || !c->targets.empty()) line += fmt::format(" --guidance {}", c->cfg_weight);
     if (!c->system.empty())
       line += fmt::format(" --system {} --max-coeff {} --per-composition {}", c->system, c->max_coeff, c->per_composition);
     if (!c->from.empty()) line += " --from " + c->from + " --k " + std::to_string(c->k);
+    if (c->skip) line += " --skip " + std::to_string(c->skip);
     if (c->limit) line += " --limit " + std::to_string(c->limit);
     line += " --sampler " + c->sampler + " --seed " + std::to_string(c->seed) + " --out " + c->out;
     if (c->steps) line += " --steps " + std::to_string(c->steps);

@@ -2,6 +2,7 @@
 // model (see src/train/trainer.h for the recipe).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "cli/commands.h"
@@ -87,10 +88,23 @@ void run_train(TrainCli& c, const std::string& command_line) {
     c.t.net.type_diffusion = c.type_diffusion;
   }
   if (!c.condition.empty()) {
-    if (c.condition != "spacegroup")
-      throw Error("--condition " + c.condition + ": only 'spacegroup' is supported", ErrorKind::kUsage);
+    // "spacegroup" and / or dataset columns, comma-separated.
     if (c.task == "property") throw Error("--condition is for --task csp or gen", ErrorKind::kUsage);
-    c.t.net.condition_spacegroup = true;
+    std::string rest = c.condition;
+    while (!rest.empty()) {
+      const auto comma = rest.find(',');
+      const std::string item = rest.substr(0, comma);
+      rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
+      if (item.empty()) throw Error("--condition " + c.condition + ": empty entry", ErrorKind::kUsage);
+      auto& props = c.t.net.condition_properties;
+      if (item == "spacegroup") {
+        c.t.net.condition_spacegroup = true;
+      } else if (std::find(props.begin(), props.end(), item) != props.end()) {
+        throw Error("--condition " + c.condition + ": '" + item + "' twice", ErrorKind::kUsage);
+      } else {
+        props.push_back(item);  // checked against the dataset's columns by the trainer
+      }
+    }
   }
   if (c.task == "property") return run_train_property(c, command_line);
   if (c.t.diffusion.step_lr == DiffusionOptions{}.step_lr) c.t.diffusion.step_lr = default_step_lr(c.t.data);
@@ -118,6 +132,9 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--threads", c->t.threads, "CPU threads (0: all cores)")->capture_default_str();
   cmd->add_option("--device", c->t.device, "cpu or cuda")->capture_default_str();
   cmd->add_flag("--resume", c->t.resume, "continue from OUT.ckpt when it exists");
+  cmd->add_option("--init", c->t.init,
+                  "start a new run from this model's weights (parameters of the same name and shape; e.g. to add "
+                  "a --condition to a trained model)");
   cmd->add_option("--seed", c->t.seed, "random seed")->capture_default_str();
   cmd->add_option("--checkpoint-minutes", c->t.checkpoint_minutes, "minutes between checkpoints")->capture_default_str();
   cmd->add_option("--val-max", c->t.val_max, "validation crystals per epoch")->capture_default_str();
@@ -126,7 +143,8 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--type-diffusion", c->type_diffusion,
                   "--task gen: ddpm (DiffCSP, default) or d3pm (absorbing-state, as MatterGen)");
   cmd->add_option("--condition", c->condition,
-                  "spacegroup: learn p(crystal | space group) and p(crystal) in one network (classifier-free guidance)");
+                  "spacegroup and / or dataset columns (comma-separated): learn p(crystal | labels) and p(crystal) in one "
+                  "network (classifier-free guidance)");
   cmd->add_flag("-q,--quiet", c->t.quiet, "no progress output");
   cmd->callback([c, cmd] {
     std::string line = "xtaldiff train";
@@ -137,6 +155,7 @@ void add_train_command(CLI::App& app) {
       line += " " + name + " " + value;
     if (c->t.max_hours > 0) line += fmt::format(" --hours {}", c->t.max_hours);
     if (c->t.resume) line += " --resume";
+    if (!c->t.init.empty()) line += " --init " + c->t.init;
     if (!c->condition.empty()) line += " --condition " + c->condition;
     if (!c->type_diffusion.empty()) line += " --type-diffusion " + c->type_diffusion;
     for (const auto& col : c->columns) line += " --column " + col;

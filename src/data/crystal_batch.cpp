@@ -12,6 +12,7 @@ CrystalBatch CrystalBatch::to(const torch::Device& device) const {
   b.num_atoms = num_atoms.to(device);
   b.crystal_of_atom = crystal_of_atom.to(device);
   if (spacegroup.defined()) b.spacegroup = spacegroup.to(device);
+  if (properties.defined()) b.properties = properties.to(device);
   return b;
 }
 

@@ -23,6 +23,7 @@ struct CrystalBatch {
   torch::Tensor crystal_of_atom;  ///< [N] int64 in 0..B-1
   std::vector<int64_t> counts;    ///< num_atoms on the host (shapes, edge building)
   torch::Tensor spacegroup;       ///< [B] int64 labels 1..230 for conditioned training; undefined = none
+  torch::Tensor properties;       ///< [B, K] float labels of property-conditioned training (NaN = missing)
 
   int64_t num_crystals() const { return static_cast<int64_t>(counts.size()); }
   int64_t total_atoms() const { return atom_types.size(0); }

@@ -1,5 +1,6 @@
 #include "model/csp_model.h"
 
+#include <cmath>
 #include <sstream>
 
 #include "util/error.h"
@@ -55,8 +56,8 @@ CspModel CspModel::clone() const {
 
 DenoiserOutput CspModel::denoise(const torch::Tensor& t, const torch::Tensor& atoms, const CrystalBatch& batch,
                                  const torch::Tensor& frac, const torch::Tensor& lattice, const EdgeIndex& edges,
-                                 const torch::Tensor& spacegroup) {
-  return net_->forward(t, atoms, frac, lattice, edges, batch.crystal_of_atom, batch.num_crystals(), spacegroup);
+                                 const Condition& condition) {
+  return net_->forward(t, atoms, frac, lattice, edges, batch.crystal_of_atom, batch.num_crystals(), condition);
 }
 
 LossParts CspModel::loss(const CrystalBatch& batch, torch::Generator& gen) {
@@ -81,10 +82,17 @@ LossParts CspModel::loss(const CrystalBatch& batch, torch::Generator& gen) {
     eps_a = torch::randn({batch.total_atoms(), vocab}, gen, batch.frac.options().device(torch::kCPU)).to(dev);
     atoms = types_.noise(TypeDdpm::one_hot(batch.atom_types, vocab), t_atom, eps_a);
   }
-  torch::Tensor labels;
-  if (conditioned() && batch.spacegroup.defined()) {
+  Condition labels;
+  if (conditioned_on_spacegroup() && batch.spacegroup.defined()) {
     auto keep = torch::rand({b}, gen, torch::TensorOptions(torch::kFloat32)).ge(diffusion_options_.condition_drop);
-    labels = batch.spacegroup.to(torch::kCPU).mul(keep.to(torch::kInt64)).to(dev);
+    labels.spacegroup = batch.spacegroup.to(torch::kCPU).mul(keep.to(torch::kInt64)).to(dev);
+  }
+  if (!net_options_.condition_properties.empty() && batch.properties.defined()) {
+    // Each column's label is dropped on its own, so the network also learns
+    // every partial condition (targets on a subset of the columns).
+    auto y = batch.properties.to(torch::kCPU, torch::kFloat32);
+    auto keep = torch::rand(y.sizes(), gen, torch::TensorOptions(torch::kFloat32)).ge(diffusion_options_.condition_drop);
+    labels.properties = torch::where(keep, y, torch::full_like(y, NAN)).to(dev);
   }
   auto out = denoise(t.to(torch::kFloat32), atoms, batch, xt, lt, edges, labels);
   LossParts parts;

@@ -58,12 +58,13 @@ class CspModel {
 
   LossParts loss(const CrystalBatch& batch, torch::Generator& gen);
   /// `atoms`: the batch's atomic numbers (CSP) or noisy type vectors [N, V]
-  /// (generation); `spacegroup`: [B] labels for a conditioned network
+  /// (generation); `condition`: labels for a conditioned network
   /// (undefined or 0 = unconditional); see CspNetImpl::forward.
   DenoiserOutput denoise(const torch::Tensor& t, const torch::Tensor& atoms, const CrystalBatch& batch,
                          const torch::Tensor& frac, const torch::Tensor& lattice, const EdgeIndex& edges,
-                         const torch::Tensor& spacegroup = {});
-  bool conditioned() const { return net_options_.condition_spacegroup; }
+                         const Condition& condition = {});
+  bool conditioned() const { return net_options_.conditioned(); }
+  bool conditioned_on_spacegroup() const { return net_options_.condition_spacegroup; }
   bool generative() const { return net_options_.diffuse_types; }
   const char* task() const { return generative() ? "gen" : "csp"; }
 

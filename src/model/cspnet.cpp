@@ -8,9 +8,22 @@
 namespace xtaldiff {
 
 nlohmann::json CspNetOptions::to_json() const {
-  return {{"hidden", hidden}, {"layers", layers}, {"num_freqs", num_freqs},
+  nlohmann::json j = {{"hidden", hidden}, {"layers", layers}, {"num_freqs", num_freqs},
           {"time_dim", time_dim}, {"vocab", vocab}, {"layer_norm", layer_norm}, {"diffuse_types", diffuse_types},
           {"type_diffusion", type_diffusion}, {"condition_spacegroup", condition_spacegroup}};
+  // Property keys only when used: configurations of other networks stay as they were.
+  if (!condition_properties.empty()) {
+    j["condition_properties"] = condition_properties;
+    j["property_mean"] = property_mean;
+    j["property_stddev"] = property_stddev;
+  }
+  return j;
+}
+
+int CspNetOptions::property_index(const std::string& column) const {
+  for (std::size_t i = 0; i < condition_properties.size(); ++i)
+    if (condition_properties[i] == column) return static_cast<int>(i);
+  return -1;
 }
 
 CspNetOptions CspNetOptions::from_json(const nlohmann::json& j) {
@@ -24,6 +37,15 @@ CspNetOptions CspNetOptions::from_json(const nlohmann::json& j) {
   o.diffuse_types = j.value("diffuse_types", o.diffuse_types);
   o.condition_spacegroup = j.value("condition_spacegroup", o.condition_spacegroup);
   o.type_diffusion = j.value("type_diffusion", o.type_diffusion);
+  o.condition_properties = j.value("condition_properties", o.condition_properties);
+  o.property_mean = j.value("property_mean", o.property_mean);
+  o.property_stddev = j.value("property_stddev", o.property_stddev);
+  const std::size_t k = o.condition_properties.size();
+  if (o.property_mean.size() != k || o.property_stddev.size() != k)
+    throw Error("network options: condition_properties, property_mean and property_stddev differ in length");
+  for (std::size_t i = 0; i < k; ++i)
+    if (!std::isfinite(o.property_mean[i]) || !(o.property_stddev[i] > 0))
+      throw Error("network options: property '" + o.condition_properties[i] + "' has no finite mean / positive stddev");
   if (o.type_diffusion != "ddpm" && o.type_diffusion != "d3pm")
     throw Error("type_diffusion '" + o.type_diffusion + "': ddpm or d3pm", ErrorKind::kUsage);
   if (o.hidden < 1 || o.layers < 1 || o.num_freqs < 1 || o.time_dim < 2 || o.time_dim % 2 || o.vocab < 1)
@@ -203,6 +225,14 @@ CspNetImpl::CspNetImpl(const CspNetOptions& o) : options(o) {
     for (int n = 0; n <= 230; ++n) table[n] = crystal_system_index(n);
     crystal_system_of_ = torch::tensor(table, torch::kInt64);
   }
+  for (std::size_t k = 0; k < o.condition_properties.size(); ++k) {
+    property_in.push_back(register_module("property" + std::to_string(k) + "_in", torch::nn::Linear(1, o.time_dim)));
+    property_out.push_back(
+        register_module("property" + std::to_string(k) + "_out", torch::nn::Linear(o.time_dim, o.time_dim)));
+  }
+  if (!o.condition_properties.empty())
+    property_null = register_parameter(
+        "property_null", torch::zeros({static_cast<int64_t>(o.condition_properties.size()), o.time_dim}));
   for (int i = 0; i < o.layers; ++i)
     blocks.push_back(register_module("layer" + std::to_string(i), CspLayer(o.hidden, 6 * o.num_freqs, o.layer_norm)));
   if (o.layer_norm) final_norm = register_module("final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.hidden})));
@@ -219,41 +249,70 @@ int64_t CspNetImpl::parameter_count() const {
 DenoiserOutput CspNetImpl::forward(const torch::Tensor& t, const torch::Tensor& atom_types, const torch::Tensor& frac,
                                    const torch::Tensor& lattice, const EdgeIndex& edges,
                                    const torch::Tensor& crystal_of_atom, int64_t num_crystals,
-                                   const torch::Tensor& spacegroup) {
-  return run(t, atom_types, frac, lattice, edges, crystal_of_atom, num_crystals, false, spacegroup);
+                                   const Condition& condition) {
+  return run(t, atom_types, frac, lattice, edges, crystal_of_atom, num_crystals, false, condition);
 }
 
 DenoiserOutput CspNetImpl::forward_reference(const torch::Tensor& t, const torch::Tensor& atom_types,
                                              const torch::Tensor& frac, const torch::Tensor& lattice,
                                              const EdgeIndex& edges, const torch::Tensor& crystal_of_atom,
-                                             int64_t num_crystals, const torch::Tensor& spacegroup) {
-  return run(t, atom_types, frac, lattice, edges, crystal_of_atom, num_crystals, true, spacegroup);
+                                             int64_t num_crystals, const Condition& condition) {
+  return run(t, atom_types, frac, lattice, edges, crystal_of_atom, num_crystals, true, condition);
 }
 
-torch::Tensor CspNetImpl::condition_embedding(const torch::Tensor& spacegroup, int64_t num_crystals,
-                                              const torch::Device& device) {
-  auto sg = spacegroup.defined() ? spacegroup.to(device, torch::kInt64)
-                                 : torch::zeros({num_crystals}, torch::TensorOptions(torch::kInt64).device(device));
-  if (sg.numel() != num_crystals)
-    throw Error("space-group labels: " + std::to_string(sg.numel()) + " for " + std::to_string(num_crystals) +
-                " crystals");
-  // Labels are range-checked where they enter (trainer, sampler), not here:
-  // a check would synchronise the device at every evaluation.
-  auto system = crystal_system_of_.to(device).index_select(0, sg);
-  return spacegroup_embedding(sg) + crystal_system_embedding(system);
+torch::Tensor CspNetImpl::condition_embedding(const Condition& c, int64_t num_crystals, const torch::Device& device) {
+  const auto& sg_in = c.spacegroup;
+  if (!options.condition_spacegroup && sg_in.defined() && sg_in.numel() && sg_in.max().item<int64_t>() > 0)
+    throw Error("this network was not trained with space-group conditioning (train with --condition spacegroup)",
+                ErrorKind::kUsage);
+  if (options.condition_properties.empty() && c.properties.defined() && c.properties.isfinite().any().item<bool>())
+    throw Error("this network was not trained with property conditioning (train with --condition COLUMN)",
+                ErrorKind::kUsage);
+  torch::Tensor emb;
+  if (options.condition_spacegroup) {
+    auto sg = sg_in.defined() ? sg_in.to(device, torch::kInt64)
+                              : torch::zeros({num_crystals}, torch::TensorOptions(torch::kInt64).device(device));
+    if (sg.numel() != num_crystals)
+      throw Error("space-group labels: " + std::to_string(sg.numel()) + " for " + std::to_string(num_crystals) +
+                  " crystals");
+    // Labels are range-checked where they enter (trainer, sampler), not here:
+    // a check would synchronise the device at every evaluation.
+    if (crystal_system_of_.device() != device) crystal_system_of_ = crystal_system_of_.to(device);
+    auto system = crystal_system_of_.index_select(0, sg);
+    emb = spacegroup_embedding(sg) + crystal_system_embedding(system);
+  }
+  const int64_t k = static_cast<int64_t>(options.condition_properties.size());
+  if (k > 0) {
+    const auto dtype = property_null.scalar_type();
+    auto y = c.properties.defined() ? c.properties.to(device, torch::kFloat32)
+                                    : torch::full({num_crystals, k}, NAN, torch::TensorOptions(device));
+    if (y.dim() != 2 || y.size(0) != num_crystals || y.size(1) != k)
+      throw Error("property labels: shape [" + std::to_string(y.size(0)) + ", " +
+                  std::to_string(y.dim() > 1 ? y.size(1) : 0) + "] for " + std::to_string(num_crystals) +
+                  " crystals and " + std::to_string(k) + " columns");
+    auto given = y.isfinite();
+    auto mean = torch::tensor(options.property_mean, torch::kFloat64).to(device, torch::kFloat32);
+    auto sd = torch::tensor(options.property_stddev, torch::kFloat64).to(device, torch::kFloat32);
+    // NaN must not reach the MLP even where masked: 0 · NaN is NaN.
+    auto z = torch::where(given, (y - mean) / sd, torch::zeros_like(y)).to(dtype);
+    for (int64_t i = 0; i < k; ++i) {
+      auto value = property_out[i](torch::silu(property_in[i](z.narrow(1, i, 1))));
+      auto part = torch::where(given.narrow(1, i, 1), value, property_null[i].unsqueeze(0).expand_as(value));
+      emb = emb.defined() ? emb + part : part;
+    }
+  }
+  return emb;
 }
 
 std::pair<torch::Tensor, torch::Tensor> CspNetImpl::encode(const torch::Tensor& t, const torch::Tensor& atom_types,
                                                            const torch::Tensor& frac, const torch::Tensor& lattice,
                                                            const EdgeIndex& edges, const torch::Tensor& crystal_of_atom,
                                                            int64_t num_crystals, bool reference,
-                                                           const torch::Tensor& spacegroup) {
+                                                           const Condition& condition) {
   auto temb = sinusoidal_time_embedding(t, options.time_dim).to(frac.dtype());
-  if (options.condition_spacegroup) {
-    temb = temb + condition_embedding(spacegroup, num_crystals, frac.device());
-  } else if (spacegroup.defined() && spacegroup.numel() && spacegroup.max().item<int64_t>() > 0) {
-    throw Error("this network was not trained with space-group conditioning (train with --condition spacegroup)",
-                ErrorKind::kUsage);
+  if (options.conditioned() || condition.any()) {
+    auto c = condition_embedding(condition, num_crystals, frac.device());
+    if (c.defined()) temb = temb + c;
   }
   if (options.diffuse_types != atom_types.is_floating_point())
     throw Error(options.diffuse_types ? "a generation network takes type vectors [N, vocab], not atomic numbers"
@@ -293,8 +352,8 @@ std::pair<torch::Tensor, torch::Tensor> CspNetImpl::encode(const torch::Tensor& 
 DenoiserOutput CspNetImpl::run(const torch::Tensor& t, const torch::Tensor& atom_types, const torch::Tensor& frac,
                                const torch::Tensor& lattice, const EdgeIndex& edges,
                                const torch::Tensor& crystal_of_atom, int64_t num_crystals, bool reference,
-                               const torch::Tensor& spacegroup) {
-  auto [h, graph] = encode(t, atom_types, frac, lattice, edges, crystal_of_atom, num_crystals, reference, spacegroup);
+                               const Condition& condition) {
+  auto [h, graph] = encode(t, atom_types, frac, lattice, edges, crystal_of_atom, num_crystals, reference, condition);
   DenoiserOutput out;
   out.coords = coord_out(h);
   if (options.diffuse_types) out.types = type_out(h);

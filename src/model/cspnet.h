@@ -48,6 +48,17 @@ struct CspNetOptions {
   /// added to the time embedding; index 0 is the "no condition" token that
   /// training substitutes at random (DiffusionOptions::condition_drop).
   bool condition_spacegroup = false;
+  /// Property conditioning (classifier-free guidance on property values):
+  /// dataset columns whose values, standardised with the training labels'
+  /// mean and standard deviation, pass through a small MLP per column and
+  /// are added to the time embedding; a crystal without a value (missing
+  /// label, dropped in training, not asked for in sampling) gets the
+  /// column's learned "no value" vector instead.
+  std::vector<std::string> condition_properties;
+  std::vector<double> property_mean, property_stddev;
+  bool conditioned() const { return condition_spacegroup || !condition_properties.empty(); }
+  /// Index of a conditioning column, -1 when absent.
+  int property_index(const std::string& column) const;
 
   nlohmann::json to_json() const;
   static CspNetOptions from_json(const nlohmann::json& j);
@@ -76,7 +87,7 @@ struct EdgeIndex {
   /// dense position (b, i, j), row-major, the edge i → j's row in the edge
   /// order above [B·n·n] int64.
   int64_t dense_atoms = 0;
-  torch::Tensor dense_rows;
+  torch::Tensor dense_rows{};
   /// `allow_dense` = false keeps the gathered edge list even for equal
   /// counts (tests and the benchmark compare the two).
   static EdgeIndex fully_connected(const std::vector<int64_t>& counts, const torch::Device& device,
@@ -103,6 +114,18 @@ struct CspLayerImpl : torch::nn::Module {
 };
 TORCH_MODULE(CspLayer);
 
+/// What a conditioned network is told about the crystals it denoises. Each
+/// part may be undefined; a space group 0 or a NaN property value is the
+/// null token, so an empty Condition is the unconditional prediction.
+struct Condition {
+  torch::Tensor spacegroup;  ///< [B] int64, 1..230 or 0
+  torch::Tensor properties;  ///< [B, K] float in the columns' units, NaN = no value
+  Condition() = default;
+  /// A space-group label alone (implicit: call sites that pass only labels).
+  Condition(torch::Tensor labels) : spacegroup(std::move(labels)) {}  // NOLINT(google-explicit-constructor)
+  bool any() const { return spacegroup.defined() || properties.defined(); }
+};
+
 struct DenoiserOutput {
   torch::Tensor lattice;  ///< [B, 3, 3] predicted lattice noise ε̂
   torch::Tensor coords;   ///< [N, 3] predicted normalised negated score
@@ -114,15 +137,16 @@ struct CspNetImpl : torch::nn::Module {
   /// t: [B] float times (1..T); atom types: [N] int64 atomic numbers (CSP
   /// models) or [N, vocab] float type vectors (generation models); frac
   /// [N, 3]; lattice [B, 3, 3].
-  /// `spacegroup` [B] int64 (conditioned networks only): 1..230, or 0 /
-  /// undefined for the unconditional prediction.
+  /// `condition`: labels for a conditioned network (empty = the
+  /// unconditional prediction); labels an unconditioned network cannot
+  /// take are an error.
   DenoiserOutput forward(const torch::Tensor& t, const torch::Tensor& atom_types, const torch::Tensor& frac,
                          const torch::Tensor& lattice, const EdgeIndex& edges, const torch::Tensor& crystal_of_atom,
-                         int64_t num_crystals, const torch::Tensor& spacegroup = {});
+                         int64_t num_crystals, const Condition& condition = {});
   DenoiserOutput forward_reference(const torch::Tensor& t, const torch::Tensor& atom_types, const torch::Tensor& frac,
                                    const torch::Tensor& lattice, const EdgeIndex& edges,
                                    const torch::Tensor& crystal_of_atom, int64_t num_crystals,
-                                   const torch::Tensor& spacegroup = {});
+                                   const Condition& condition = {});
   /// Node features after the last layer (and final norm) [N, hidden] and
   /// their per-crystal mean [B, hidden]: the invariant encoding the heads
   /// (and a property predictor) read.
@@ -130,7 +154,7 @@ struct CspNetImpl : torch::nn::Module {
                                                  const torch::Tensor& frac, const torch::Tensor& lattice,
                                                  const EdgeIndex& edges, const torch::Tensor& crystal_of_atom,
                                                  int64_t num_crystals, bool reference = false,
-                                                 const torch::Tensor& spacegroup = {});
+                                                 const Condition& condition = {});
   int64_t parameter_count() const;
 
   CspNetOptions options;
@@ -138,6 +162,8 @@ struct CspNetImpl : torch::nn::Module {
   torch::nn::Linear type_in{nullptr}, type_out{nullptr};  ///< generation models
   torch::nn::Linear atom_time_in{nullptr};
   torch::nn::Embedding spacegroup_embedding{nullptr}, crystal_system_embedding{nullptr};  ///< conditioned networks
+  std::vector<torch::nn::Linear> property_in, property_out;  ///< per conditioning column: 1 → time_dim → time_dim
+  torch::Tensor property_null;  ///< [K, time_dim] the "no value" vectors
   std::vector<CspLayer> blocks;
   torch::nn::LayerNorm final_norm{nullptr};
   torch::nn::Linear coord_out{nullptr}, lattice_out{nullptr};
@@ -145,10 +171,10 @@ struct CspNetImpl : torch::nn::Module {
  private:
   DenoiserOutput run(const torch::Tensor& t, const torch::Tensor& atom_types, const torch::Tensor& frac,
                      const torch::Tensor& lattice, const EdgeIndex& edges, const torch::Tensor& crystal_of_atom,
-                     int64_t num_crystals, bool reference, const torch::Tensor& spacegroup);
-  /// The conditioning added to the time embedding [B, time_dim].
-  torch::Tensor condition_embedding(const torch::Tensor& spacegroup, int64_t num_crystals,
-                                    const torch::Device& device);
+                     int64_t num_crystals, bool reference, const Condition& condition);
+  /// The conditioning added to the time embedding [B, time_dim] (an
+  /// undefined tensor for an unconditioned network).
+  torch::Tensor condition_embedding(const Condition& condition, int64_t num_crystals, const torch::Device& device);
   torch::Tensor crystal_system_of_;  ///< [231] int64: space group → crystal system 1..7 (0 → 0)
 };
 TORCH_MODULE(CspNet);

@@ -165,17 +165,17 @@ void guide(DenoiserOutput& pred, const PropertyGuidance& g, CspModel& model, con
   if (ga.defined()) pred.types = pred.types + g.scale * std::sqrt(1 - abar) * ga.nan_to_num(0.0);
 }
 
-// Classifier-free guidance on a space group: the labels of the batch and
-// the weight (see SampleOptions).
+// Classifier-free guidance on a space group and / or property values: the
+// labels of the batch and the weight (see SampleOptions).
 struct Conditioning {
-  torch::Tensor labels;  // [B] int64; undefined = unconditional
+  Condition labels;  // empty = unconditional
   double weight = 1.0;
 };
 
 DenoiserOutput conditioned_denoise(CspModel& model, const Conditioning& c, const torch::Tensor& times,
                               const torch::Tensor& a_in, const CrystalBatch& b, const torch::Tensor& x,
                               const torch::Tensor& l, const EdgeIndex& edges) {
-  if (!c.labels.defined() || c.weight == 0.0) return model.denoise(times, a_in, b, x, l, edges);
+  if (!c.labels.any() || c.weight == 0.0) return model.denoise(times, a_in, b, x, l, edges);
   auto cond = model.denoise(times, a_in, b, x, l, edges, c.labels);
   if (c.weight == 1.0) return cond;
   auto uncond = model.denoise(times, a_in, b, x, l, edges);
@@ -337,12 +337,24 @@ std::vector<Structure> sample_crystals(CspModel& model, const std::vector<Crysta
     if (o.spacegroup < 1 || o.spacegroup > 230)
       throw Error("--spacegroup " + std::to_string(o.spacegroup) + ": space groups are numbered 1..230",
                   ErrorKind::kUsage);
-    if (!model.conditioned())
+    if (!model.conditioned_on_spacegroup())
       throw Error("this model was not trained with space-group conditioning (train with --condition spacegroup)",
                   ErrorKind::kUsage);
-    if (!std::isfinite(o.cfg_weight) || o.cfg_weight < 0)
-      throw Error("--guidance must be a finite weight >= 0", ErrorKind::kUsage);
   }
+  const std::size_t num_properties = model.net_options().condition_properties.size();
+  bool property_conditioned = false;
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    if (tasks[i].properties.empty()) continue;
+    if (num_properties == 0)
+      throw Error("this model was not trained with property conditioning (train with --condition COLUMN)",
+                  ErrorKind::kUsage);
+    if (tasks[i].properties.size() != num_properties)
+      throw Error("task " + std::to_string(i + 1) + ": " + std::to_string(tasks[i].properties.size()) +
+                  " property values for a model conditioned on " + std::to_string(num_properties) + " columns");
+    for (double v : tasks[i].properties) property_conditioned |= std::isfinite(v);
+  }
+  if ((o.spacegroup != 0 || property_conditioned) && (!std::isfinite(o.cfg_weight) || o.cfg_weight < 0))
+    throw Error("--guidance must be a finite weight >= 0", ErrorKind::kUsage);
   if (o.guidance) {
     if (model.d3pm())
       throw Error("property guidance needs a generation model with DDPM type diffusion (this one uses D3PM)",
@@ -376,7 +388,8 @@ std::vector<Structure> sample_crystals(CspModel& model, const std::vector<Crysta
   SampleReport rep;
   rep.crystals = tasks.size();
   rep.network_evaluations = evaluations_per_crystal(o.kind, static_cast<int>(grid.size() - 1));
-  if (o.spacegroup && o.cfg_weight != 0.0 && o.cfg_weight != 1.0) rep.network_evaluations *= 2;
+  if ((o.spacegroup || property_conditioned) && o.cfg_weight != 0.0 && o.cfg_weight != 1.0)
+    rep.network_evaluations *= 2;
   std::vector<std::size_t> pending(tasks.size());
   for (std::size_t i = 0; i < tasks.size(); ++i) pending[i] = i;
   std::size_t done = 0;
@@ -421,9 +434,18 @@ std::vector<Structure> sample_crystals(CspModel& model, const std::vector<Crysta
         ts.counts = b.counts;
       }
       Conditioning conditioning;
+      conditioning.weight = o.cfg_weight;
       if (o.spacegroup)
-        conditioning = {torch::full({b.num_crystals()}, int64_t{o.spacegroup}, torch::TensorOptions(torch::kInt64).device(dev)),
-                        o.cfg_weight};
+        conditioning.labels.spacegroup =
+            torch::full({b.num_crystals()}, int64_t{o.spacegroup}, torch::TensorOptions(torch::kInt64).device(dev));
+      if (property_conditioned) {
+        std::vector<float> values;
+        for (auto id : ids)
+          for (std::size_t k = 0; k < num_properties; ++k)
+            values.push_back(tasks[id].properties.empty() ? NAN : static_cast<float>(tasks[id].properties[k]));
+        conditioning.labels.properties =
+            torch::tensor(values).view({static_cast<int64_t>(ids.size()), static_cast<int64_t>(num_properties)}).to(dev);
+      }
       const BatchResult r = run_batch(model, b, ts, grid, o.kind, step_lr, gen, dev, o.guidance, conditioning,
                                       o.lattice_clip, half ? &*half : nullptr);
       const auto bad = bad_crystals(r.frac, r.lattice, b);

@@ -59,6 +59,8 @@ struct SampleOptions {
   /// Classifier-free guidance with weight w: ε̂ = ε̂_∅ + w (ε̂_sg − ε̂_∅),
   /// so w = 0 is unconditional sampling, w = 1 the conditional model and
   /// w > 1 sharpens it (two network evaluations per step unless w is 0 or 1).
+  /// The same weight mixes the property condition of each task
+  /// (CrystalTask::properties) for a property-conditioned model.
   int spacegroup = 0;
   double cfg_weight = 1.0;
   /// Clamp (Å) of the lattice's clean estimate in strided and ODE steps
@@ -82,6 +84,9 @@ struct SampleReport {
 struct CrystalTask {
   std::vector<int> species;  ///< atomic numbers; empty = de novo
   int num_atoms = 0;         ///< de novo atom count (ignored when species is given)
+  /// Property-conditioned models: the value to condition on per column of
+  /// CspNetOptions::condition_properties (NaN = none); empty = unconditioned.
+  std::vector<double> properties{};
   int size() const { return species.empty() ? num_atoms : static_cast<int>(species.size()); }
 };
 

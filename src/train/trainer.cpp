@@ -13,6 +13,7 @@
 #include <fstream>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <random>
 
 #include "crystal/symmetry.h"
@@ -28,15 +29,45 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::vector<Structure> load_canonical(const std::string& path, std::size_t limit = 0) {
+// Labels of conditioned training, one entry (row) per crystal.
+struct Labels {
+  std::vector<int64_t> spacegroup;  // empty = not conditioned on it
+  std::vector<float> properties;    // [crystals × columns], NaN = missing; empty = none
+  std::size_t columns = 0;
+};
+
+// The crystals of a dataset in canonical form and, for property
+// conditioning, the values of `columns` (text that is no number → NaN).
+// The training set must have every column; a validation set without one
+// leaves it missing (the null token).
+std::vector<Structure> load_canonical(const std::string& path, std::size_t limit = 0,
+                                      const std::vector<std::string>& columns = {}, Labels* labels = nullptr,
+                                      bool columns_required = true) {
   ReadOptions ro;
   const Dataset d = read_structures(path, ro);
+  std::vector<std::optional<std::size_t>> index;
+  for (const auto& name : columns) {
+    index.push_back(d.column(name));
+    if (!index.back() && columns_required) {
+      std::string have;
+      for (const auto& n : d.columns) have += (have.empty() ? "" : ", ") + n;
+      throw Error(path + ": no column '" + name + "' to condition on (it has: " + (have.empty() ? "none" : have) +
+                      ")",
+                  ErrorKind::kUsage);
+    }
+  }
   std::vector<Structure> out;
   out.reserve(d.size());
-  for (const auto& r : d.records) {
+  for (std::size_t r = 0; r < d.size(); ++r) {
     if (limit && out.size() >= limit) break;
-    out.push_back(canonical_structure(r.structure));
+    out.push_back(canonical_structure(d.records[r].structure));
+    if (labels)
+      for (const auto& c : index) {
+        const auto v = c ? d.number(r, *c) : std::nullopt;
+        labels->properties.push_back(v && std::isfinite(*v) ? static_cast<float>(*v) : NAN);
+      }
   }
+  if (labels) labels->columns = columns.size();
   if (out.empty()) throw Error(path + ": no structures to train on");
   return out;
 }
@@ -73,17 +104,42 @@ std::vector<int64_t> spacegroup_labels(const std::vector<Structure>& structures)
 }
 
 // A batch of the crystals `index` of `all`, with their labels when given.
-CrystalBatch batch_of(const std::vector<Structure>& all, const std::vector<int64_t>& labels,
-                      const std::vector<std::size_t>& index, const torch::Device& dev) {
+CrystalBatch batch_of(const std::vector<Structure>& all, const Labels& labels, const std::vector<std::size_t>& index,
+                      const torch::Device& dev) {
   std::vector<const Structure*> ptrs;
   std::vector<int64_t> sg;
+  std::vector<float> props;
+  const std::size_t k = labels.columns;
   for (std::size_t i : index) {
     ptrs.push_back(&all[i]);
-    if (!labels.empty()) sg.push_back(labels[i]);
+    if (!labels.spacegroup.empty()) sg.push_back(labels.spacegroup[i]);
+    if (k) props.insert(props.end(), labels.properties.begin() + i * k, labels.properties.begin() + (i + 1) * k);
   }
   CrystalBatch b = make_batch(ptrs);
-  if (!labels.empty()) b.spacegroup = torch::tensor(sg, torch::kInt64);
+  if (!labels.spacegroup.empty()) b.spacegroup = torch::tensor(sg, torch::kInt64);
+  if (k) b.properties = torch::tensor(props).view({static_cast<int64_t>(index.size()), static_cast<int64_t>(k)});
   return b.to(dev);
+}
+
+// Mean, standard deviation and 101 quantiles (0 %, 1 %, ..., 100 %) of the
+// labelled values of column `c`: the network standardises with the first
+// two; `sample` draws range targets from the quantiles.
+nlohmann::json label_statistics(const Labels& labels, std::size_t c, const std::string& name, const std::string& path) {
+  std::vector<double> v;
+  for (std::size_t i = c; i < labels.properties.size(); i += labels.columns)
+    if (std::isfinite(labels.properties[i])) v.push_back(labels.properties[i]);
+  if (v.size() < 2)
+    throw Error(path + ": column '" + name + "' has " + std::to_string(v.size()) +
+                    " numeric values; conditioning needs labelled rows",
+                ErrorKind::kUsage);
+  std::sort(v.begin(), v.end());
+  double sum = 0, sq = 0;
+  for (double x : v) sum += x, sq += x * x;
+  const double mean = sum / v.size();
+  const double sd = std::max(1e-6, std::sqrt(std::max(0.0, sq / v.size() - mean * mean)));
+  std::vector<double> q;
+  for (int i = 0; i <= 100; ++i) q.push_back(v[static_cast<std::size_t>(std::lround(i / 100.0 * (v.size() - 1)))]);
+  return {{"labelled", v.size()}, {"mean", mean}, {"stddev", sd}, {"quantiles", q}};
 }
 
 void ema_update(CspModel& ema, CspModel& model, double decay) {
@@ -93,7 +149,7 @@ void ema_update(CspModel& ema, CspModel& model, double decay) {
   for (std::size_t i = 0; i < src.size(); ++i) dst[i].mul_(decay).add_(src[i], 1.0 - decay);
 }
 
-double validation_loss(CspModel& model, const std::vector<Structure>& val, const std::vector<int64_t>& labels,
+double validation_loss(CspModel& model, const std::vector<Structure>& val, const Labels& labels,
                        int batch, const torch::Device& dev, uint64_t seed) {
   if (val.empty()) return std::nan("");
   torch::NoGradGuard no_grad;
@@ -174,24 +230,36 @@ TrainSummary train_model(const TrainOptions& o) {
   const std::string ckpt_path = o.out + ".ckpt";
   const std::string log_path = o.out + ".log";
 
-  const auto train = load_canonical(o.data);
+  Labels train_labels, val_labels;
+  const auto& columns = o.net.condition_properties;
+  const auto train = load_canonical(o.data, 0, columns, &train_labels);
   const std::string val_path = o.val_data.empty() ? default_val_path(o.data) : o.val_data;
   const std::vector<Structure> val =
-      val_path.empty() ? std::vector<Structure>{} : load_canonical(val_path, static_cast<std::size_t>(o.val_max));
+      val_path.empty() ? std::vector<Structure>{}
+                       : load_canonical(val_path, static_cast<std::size_t>(o.val_max), columns, &val_labels, false);
 
-  std::vector<int64_t> train_sg, val_sg;
-  nlohmann::json sg_stats;
+  nlohmann::json sg_stats, property_stats = nlohmann::json::object();
   if (o.net.condition_spacegroup) {
-    train_sg = spacegroup_labels(train);
-    val_sg = spacegroup_labels(val);
+    train_labels.spacegroup = spacegroup_labels(train);
+    val_labels.spacegroup = spacegroup_labels(val);
     std::map<int64_t, long> hist;
-    for (auto n : train_sg) ++hist[n];
+    for (auto n : train_labels.spacegroup) ++hist[n];
     sg_stats = nlohmann::json::object();
     for (const auto& [n, count] : hist) sg_stats[std::to_string(n)] = count;
   }
+  // The network standardises property values with the training labels'
+  // mean and standard deviation: they become part of its options.
+  CspNetOptions net_options = o.net;
+  net_options.property_mean.clear();
+  net_options.property_stddev.clear();
+  for (std::size_t c = 0; c < columns.size(); ++c) {
+    property_stats[columns[c]] = label_statistics(train_labels, c, columns[c], o.data);
+    net_options.property_mean.push_back(property_stats[columns[c]]["mean"].get<double>());
+    net_options.property_stddev.push_back(property_stats[columns[c]]["stddev"].get<double>());
+  }
 
   torch::manual_seed(o.seed);
-  CspModel model(o.net, o.diffusion);
+  CspModel model(net_options, o.diffusion);
   model.to(dev);
   CspModel ema = model.clone();
   torch::optim::Adam opt(model.net()->parameters(), torch::optim::AdamOptions(o.lr));
@@ -211,11 +279,37 @@ TrainSummary train_model(const TrainOptions& o) {
                              {"started", now_iso8601()},
                              {"commands", nlohmann::json::array({o.command_line})}};
   if (o.net.condition_spacegroup) metadata["dataset_stats"]["spacegroups"] = sg_stats;
-  if (o.resume && std::filesystem::exists(ckpt_path)) {
+  if (!columns.empty()) metadata["dataset_stats"]["properties"] = property_stats;
+  const bool resuming = o.resume && std::filesystem::exists(ckpt_path);
+  if (!o.init.empty() && !resuming) {
+    LoadedModel source = load_model_file(o.init);
+    if (source.model->net_options().diffuse_types != o.net.diffuse_types ||
+        source.model->net_options().type_diffusion != o.net.type_diffusion)
+      throw Error("--init " + o.init + ": a " + source.task + " model with other atom types than this run's network",
+                  ErrorKind::kUsage);
+    const auto from = source.for_sampling().net()->named_parameters();
+    std::size_t copied = 0, kept = 0;
+    torch::NoGradGuard no_grad;
+    for (CspModel* target : {&model, &ema})
+      for (auto& p : target->net()->named_parameters()) {
+        const auto* src = from.find(p.key());
+        if (src && src->sizes() == p.value().sizes()) {
+          p.value().copy_(*src);
+          copied += target == &model;
+        } else {
+          kept += target == &model;
+        }
+      }
+    metadata["init"] = {{"model", o.init}, {"copied_parameters", copied}, {"new_parameters", kept},
+                        {"source_commands", source.state.metadata.value("commands", nlohmann::json::array())}};
+    if (!o.quiet)
+      std::fprintf(stderr, "initialised from %s: %zu parameter tensors copied, %zu new\n", o.init.c_str(), copied, kept);
+  }
+  if (resuming) {
     LoadedModel loaded = load_model_file(ckpt_path);
-    if (loaded.model->net_options().to_json() != o.net.to_json())
+    if (loaded.model->net_options().to_json() != net_options.to_json())
       throw Error(ckpt_path + ": checkpoint was trained with network " + loaded.model->net_options().to_json().dump() +
-                      ", not " + o.net.to_json().dump() + " (pass the same --config)",
+                      ", not " + net_options.to_json().dump() + " (pass the same --config, --condition and data)",
                   ErrorKind::kUsage);
     {
       torch::NoGradGuard no_grad;
@@ -238,6 +332,7 @@ TrainSummary train_model(const TrainOptions& o) {
     // Statistics of the training set as it is now (older files lack some).
     metadata["dataset_stats"] = dataset_statistics(train);
     if (o.net.condition_spacegroup) metadata["dataset_stats"]["spacegroups"] = sg_stats;
+    if (!columns.empty()) metadata["dataset_stats"]["properties"] = property_stats;
     if (!o.quiet) std::fprintf(stderr, "resuming %s at epoch %d (step %ld, lr %.2e)\n", ckpt_path.c_str(), st.epoch, st.step, st.lr);
   } else if (o.resume && !o.quiet) {
     std::fprintf(stderr, "no checkpoint %s: starting a new run\n", ckpt_path.c_str());
@@ -285,7 +380,7 @@ TrainSummary train_model(const TrainOptions& o) {
     for (std::size_t bi = 0; bi < batches; ++bi) {
       const std::vector<std::size_t> index(order.begin() + bi * o.batch,
                                            order.begin() + std::min(train.size(), (bi + 1) * o.batch));
-      const CrystalBatch b = batch_of(train, train_sg, index, dev);
+      const CrystalBatch b = batch_of(train, train_labels, index, dev);
       auto parts = model.loss(b, gen);
       opt.zero_grad();
       parts.total.backward();
@@ -318,7 +413,7 @@ TrainSummary train_model(const TrainOptions& o) {
     ++st.epoch;
     st.last_train = loss_sum / seen;
     const double epoch_secs = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-    const double val_loss = validation_loss(ema, val, val_sg, o.batch, dev, o.seed + 17);
+    const double val_loss = validation_loss(ema, val, val_labels, o.batch, dev, o.seed + 17);
     st.last_val = val_loss;
     // Plateau schedule on the validation loss (train loss when no val set).
     const double monitored = std::isfinite(val_loss) ? val_loss : st.last_train;

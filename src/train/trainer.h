@@ -33,6 +33,11 @@ struct TrainOptions {
   int threads = 0;
   std::string device = "cpu";
   bool resume = false;
+  /// Warm start (a new run, ignored when resuming): every parameter of this
+  /// model file whose name and shape the new network shares is copied into
+  /// both the weights and the EMA; the rest (e.g. a new condition's
+  /// embedding) keeps its random initialisation.
+  std::string init;
   uint64_t seed = 42;
   bool quiet = false;
   std::string command_line;       ///< recorded in the model's metadata
