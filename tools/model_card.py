@@ -29,14 +29,15 @@ def main():
     card["task"] = meta.get("task", m.get("task"))
     card["training"] = {k: meta[k] for k in (
         "commands", "data", "val_data", "train_crystals", "val_crystals", "batch", "lr", "seed", "threads",
-        "device", "epochs", "steps", "hours", "final_train_loss", "final_val_loss", "started", "saved") if k in meta}
+        "device", "epochs", "steps", "hours", "final_train_loss", "final_val_loss", "started", "saved",
+        "init") if k in meta}
     card["training"]["machine"] = "2-core Debian 12 VM, CPU only, 1 thread (the other core trained another model)"
     metric = {"what": a.what, "sampler": m["sampler"], "steps": m["steps"],
               "network_evaluations_per_crystal": m["network_evaluations_per_crystal"], "seed": m["seed"],
               "crystals": m["crystals"], "sampling_seconds": round(m["seconds"], 1), "threads": m["threads"],
               "commands": a.command}
     for key in ("constraints", "constraints_satisfied", "guidance", "spacegroups", "spacegroup_condition",
-                "lattice_clip"):
+                "property_condition", "property_predictions", "lattice_clip"):
         if m.get(key) is not None:
             metric[key] = m[key]
     if "guidance" in metric and metric["guidance"]:
