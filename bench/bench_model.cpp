@@ -74,19 +74,15 @@ int main(int argc, char** argv) {
       const CrystalBatch b = random_batch(batch, atoms, 1);
       auto gen = at::detail::createCPUGenerator(3);
       int n_train = 0, n_sample = 0;
-      const double t_train = time_for(seconds, [&] {
+      auto train_step = [&] {
         auto parts = model.loss(b, gen);
         opt.zero_grad();
         parts.total.backward();
         opt.step();
-      }, &n_train);
+      };
+      const double t_train = time_for(seconds, train_step, &n_train);
       model.set_dense_edges(false);
-      const double t_train_list = time_for(seconds, [&] {
-        auto parts = model.loss(b, gen);
-        opt.zero_grad();
-        parts.total.backward();
-        opt.step();
-      }, &n_train);
+      const double t_train_list = time_for(seconds, train_step, &n_train);
       model.set_dense_edges(true);
       const EdgeIndex edges = EdgeIndex::fully_connected(b.counts, torch::kCPU);
       const EdgeIndex list_edges = EdgeIndex::fully_connected(b.counts, torch::kCPU, false);

@@ -97,13 +97,7 @@ TEST(PropertyCondition, GuidanceWeightZeroIsUnconditionalSamplingForTheSameSeed)
     const auto a = sample_crystals(model, plain_tasks, TypeConstraints{}, w0);
     const auto b = sample_crystals(model, tasks, TypeConstraints{}, w0, &r0);
     const auto c = sample_crystals(model, tasks, TypeConstraints{}, w2, &r2);
-    for (std::size_t i = 0; i < tasks.size(); ++i) {
-      EXPECT_EQ(a[i].species, b[i].species);
-      EXPECT_EQ(a[i].frac, b[i].frac);
-      EXPECT_EQ(a[i].lattice.matrix(), b[i].lattice.matrix());
-      EXPECT_NE(a[i].frac, c[i].frac);
-    }
-    EXPECT_EQ(r2.network_evaluations, 2 * r0.network_evaluations);
+    test_support::expect_weight_zero_is_unconditional(a, b, c, r0, r2);
   }
   // Refusals before any work: values for a model without the condition,
   // the wrong number of columns, a negative weight.

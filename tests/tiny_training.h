@@ -7,7 +7,10 @@
 #include <filesystem>
 #include <string>
 
+#include <gtest/gtest.h>
+
 #include "io/dataset.h"
+#include "sample/sampler.h"
 #include "train/trainer.h"
 
 namespace xtaldiff::test_support {
@@ -29,6 +32,23 @@ inline CspModel tiny_model(const TinyModelSpec& spec) {
   d.steps = spec.steps;
   torch::manual_seed(spec.seed);
   return CspModel(net, d);
+}
+
+/// Classifier-free guidance at weight 0 reproduces unconditional sampling
+/// exactly: `plain` (no condition), `w0` and `w2` (the condition at weight
+/// 0 and 2) from the same seed; w2 must differ and cost twice the evaluations.
+inline void expect_weight_zero_is_unconditional(const std::vector<Structure>& plain, const std::vector<Structure>& w0,
+                                                const std::vector<Structure>& w2, const SampleReport& r0,
+                                                const SampleReport& r2) {
+  ASSERT_EQ(plain.size(), w0.size());
+  ASSERT_EQ(plain.size(), w2.size());
+  for (std::size_t i = 0; i < plain.size(); ++i) {
+    EXPECT_EQ(plain[i].species, w0[i].species);
+    EXPECT_EQ(plain[i].frac, w0[i].frac);
+    EXPECT_EQ(plain[i].lattice.matrix(), w0[i].lattice.matrix());
+    EXPECT_NE(plain[i].frac, w2[i].frac);  // guidance changes the result
+  }
+  EXPECT_EQ(r2.network_evaluations, 2 * r0.network_evaluations);
 }
 
 struct TinyTrainingSet {
