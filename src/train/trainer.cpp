@@ -80,6 +80,12 @@ std::string default_val_path(const std::string& train) {
   return std::filesystem::exists(v) ? v : "";
 }
 
+std::string fmt_loss(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4f", v);
+  return buf;
+}
+
 std::string format_duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";
   const long s = static_cast<long>(seconds);
@@ -436,9 +442,9 @@ TrainSummary train_model(const TrainOptions& o) {
     if (!o.quiet) {
       if (tty) std::fprintf(stderr, "\n");
       else
-        std::fprintf(stderr, "epoch %d/%d loss %.4f (lattice %.4f coord %.4f type %.4f) val %.4f lr %.2e %.0f crystals/s\n",
-                     st.epoch, o.epochs, st.last_train, lat_sum / seen, coord_sum / seen, type_sum / seen, val_loss,
-                     st.lr, rate);
+        std::fprintf(stderr, "epoch %d/%d loss %.4f (lattice %.4f coord %.4f type %.4f) val %s lr %.2e %.0f crystals/s\n",
+                     st.epoch, o.epochs, st.last_train, lat_sum / seen, coord_sum / seen, type_sum / seen,
+                     std::isfinite(val_loss) ? fmt_loss(val_loss).c_str() : "- (no validation set)", st.lr, rate);
     }
     summary.crystals_per_second = rate;
     if (o.max_hours > 0 && total_secs / 3600.0 + epoch_secs / 3600.0 > o.max_hours) out_of_time = true;
