@@ -213,7 +213,9 @@ TEST(Generation, Bf16SamplingKeepsConstraintsAndStaysCloseToFloat32) {
     EXPECT_EQ(rep.failed, 0u);
     for (std::size_t i = 0; i < tasks.size(); ++i) {
       ASSERT_EQ(b[i].size(), a[i].size());
-      if (tasks[i].species.empty()) EXPECT_TRUE(satisfies(b[i], c)) << b[i].composition().reduced_formula();
+      if (tasks[i].species.empty()) {
+        EXPECT_TRUE(satisfies(b[i], c)) << b[i].composition().reduced_formula();
+      }
       // Same noise, lower-precision network: the cells stay near float32's.
       for (int r = 0; r < 3; ++r)
         for (int k = 0; k < 3; ++k)
