@@ -31,3 +31,4 @@ if [ -f "$gen" ]; then
   build/xtaldiff validate "$out/gen/samples.csv"
 fi
 echo "CIFs in $out/perov_5_test_cifs/, CSP samples in $out/csp/, new Ba-Ti-O crystals in $out/gen/"
+echo "open $out/csp/report.html and $out/gen/report.html in a browser for a summary of each"

@@ -211,8 +211,13 @@ TEST(Cli, EvalCspCountsUnreadablePredictionsAsInvalid) {
   std::filesystem::copy_file(t / "all/11922.cif", t / "gt/11922.cif");
   std::filesystem::copy_file(t / "all/3961.cif", t / "pred/3961.cif");
   xtaldiff::write_file_atomic(t / "pred/11922.cif", "data_broken\n_cell_length_a 4\n");
-  r = run("eval csp --json --pred " + (t / "pred") + " --gt " + (t / "gt"));
+  r = run("eval csp --json --pred " + (t / "pred") + " --gt " + (t / "gt") + " --per-crystal " + (t / "each.csv"));
   ASSERT_EQ(r.code, 0) << r.out;
+  // One row per ground-truth crystal, in the ground truth's order (a folder: by file name).
+  const std::string each = xtaldiff::read_file(t / "each.csv");
+  EXPECT_NE(each.find("material_id,truth_valid,valid_predictions,matched,rms\n"), std::string::npos) << each;
+  EXPECT_NE(each.find("3961,1,1,1,"), std::string::npos) << each;  // rms ~0
+  EXPECT_NE(each.find("11922,1,0,0,\n"), std::string::npos) << each;
   const auto j = nlohmann::json::parse(r.out.substr(r.out.find('{')));
   EXPECT_EQ(j["n"], 2);
   EXPECT_EQ(j["matched"], 1);
@@ -264,8 +269,8 @@ TEST(Cli, SampleRefusesDeNovoWithACspModelAndBadConstraints) {
 TEST(Cli, DefaultSamplerIsTheMeasuredFastestPerTask) {
   // README "Quality against network evaluations": CSP ode 20, de novo ancestral 200.
   TempDir t;
-  CliRun r = run("sample --model " + shipped_model("perov5-csp.xtd") + " --formula SrTiO3 -n 2 -q --threads 1 --out " +
-                 (t / "csp"));
+  CliRun r = run("sample --model " + shipped_model("perov5-csp.xtd") +
+                 " --formula SrTiO3 -n 2 -q --threads 1 --symmetrized-cifs --out " + (t / "csp"));
   ASSERT_EQ(r.code, 0) << r.out;
   auto m = nlohmann::json::parse(xtaldiff::read_file(t / "csp/manifest.json"));
   EXPECT_EQ(m["sampler"], "ode");
@@ -273,6 +278,19 @@ TEST(Cli, DefaultSamplerIsTheMeasuredFastestPerTask) {
   EXPECT_EQ(m["network_evaluations_per_crystal"], 20);
   EXPECT_GT(m["lattice_clip"].get<double>(), 8.0);  // 1.5 × the longest Perov-5 cell vector (5.65 Å)
   EXPECT_LT(m["lattice_clip"].get<double>(), 8.6);
+  // Beside the CIFs, a page to look at: the run, validity, space groups, one row per structure.
+  const std::string page = xtaldiff::read_file(t / "csp/report.html");
+  EXPECT_NE(page.find("<h2>Validity</h2>"), std::string::npos);
+  EXPECT_NE(page.find("href=\"cifs/SrTiO3_1.cif\""), std::string::npos) << page.substr(0, 2000);
+  EXPECT_TRUE(fs::exists(t / "csp/cifs/SrTiO3_1.cif"));
+  EXPECT_NE(page.find("href=\"cifs_symmetrized/SrTiO3_1.cif\""), std::string::npos);
+  // The symmetrised CIF holds the group spglib finds for the P1 one.
+  const std::string sym_cif = xtaldiff::read_file(t / "csp/cifs_symmetrized/SrTiO3_1.cif");
+  EXPECT_NE(sym_cif.find("_symmetry_space_group_name_H-M"), std::string::npos) << sym_cif;
+  EXPECT_EQ(nlohmann::json::parse(xtaldiff::read_file(t / "csp/manifest.json"))["symmetrized_cifs"]["symprec"], 0.1);
+  r = run("validate " + (t / "csp/samples.csv") + " --report " + (t / "csp/validate.html"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(xtaldiff::read_file(t / "csp/validate.html").find("<h2>Space groups</h2>"), std::string::npos);
   r = run("sample --model " + shipped_model("perov5-gen.xtd") + " -n 2 -q --threads 1 --out " + (t / "gen"));
   ASSERT_EQ(r.code, 0) << r.out;
   m = nlohmann::json::parse(xtaldiff::read_file(t / "gen/manifest.json"));

@@ -138,8 +138,29 @@ TEST(D3pm, EveryConstraintHoldsOnEverySampleOfEverySampler) {
 TEST(D3pm, TrainsRoundTripsAndRefusesPropertyGuidance) {
   test_support::TinyTrainingSet set("d3pm", 12, 6);
   TrainOptions& o = set.options;
+  // Warm-started from a one-hot DDPM model: the geometry layers are copied,
+  // the type input (one more class, the mask) and output start fresh.
+  const std::string d3pm_out = o.out;
+  o.out = (set.dir / "ddpm.xtd").string();
+  o.epochs = 1;
+  train_model(o);
+  o.init = o.out;
+  o.out = d3pm_out;
+  o.epochs = 2;
   o.net.type_diffusion = "d3pm";
   const TrainSummary s = train_model(o);
+  {
+    LoadedModel ddpm = load_model_file(o.init);
+    LoadedModel d3pm = load_model_file(o.out);
+    EXPECT_EQ(d3pm.state.metadata["init"]["new_parameters"], 4);  // type_in and type_out, weight and bias
+    EXPECT_EQ(d3pm.state.metadata["init"]["copied_parameters"].get<std::size_t>() + 4,
+              ddpm.for_sampling().net()->parameters().size());
+  }
+  // A CSP model is no start for a generation model.
+  o.init = std::string(XTALDIFF_DATA_DIR) + "/../models/perov5-csp.xtd";
+  o.out = (set.dir / "refused.xtd").string();
+  EXPECT_THROW(train_model(o), Error);
+  o.out = d3pm_out;
   EXPECT_TRUE(std::isfinite(s.train_loss));
   LoadedModel m = load_model_file(o.out);
   EXPECT_TRUE(m.for_sampling().d3pm());

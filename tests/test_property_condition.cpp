@@ -49,11 +49,7 @@ std::vector<double> uniform_quantiles() {  // of U(0, 1)
 TEST(PropertyCondition, NoValueIsTheUnconditionalPredictionAndValuesMatter) {
   CspModel model = tiny_property_model();
   model.net()->eval();
-  Structure s;
-  s.lattice = Lattice::from_parameters(4, 4, 4, 90, 90, 90);
-  s.species = {38, 22, 8, 8, 8};
-  s.frac = {{0, 0, 0}, {0.5, 0.5, 0.5}, {0.5, 0.5, 0}, {0.5, 0, 0.5}, {0, 0.5, 0.5}};
-  const CrystalBatch b = make_batch({&s, &s});
+  const CrystalBatch b = test_support::srtio3_pair_batch();
   const EdgeIndex edges = EdgeIndex::fully_connected(b.counts, torch::kCPU);
   torch::NoGradGuard no_grad;
   auto t = torch::full({2}, 5.0f);

@@ -34,6 +34,16 @@ inline CspModel tiny_model(const TinyModelSpec& spec) {
   return CspModel(net, d);
 }
 
+/// Cubic SrTiO3 (a = 4 Å) twice: a two-crystal batch whose members are
+/// identical, so any difference between their outputs comes from a label.
+inline CrystalBatch srtio3_pair_batch() {
+  Structure s;
+  s.lattice = Lattice::from_parameters(4, 4, 4, 90, 90, 90);
+  s.species = {38, 22, 8, 8, 8};
+  s.frac = {{0, 0, 0}, {0.5, 0.5, 0.5}, {0.5, 0.5, 0}, {0.5, 0, 0.5}, {0, 0.5, 0.5}};
+  return make_batch({&s, &s});
+}
+
 /// Classifier-free guidance at weight 0 reproduces unconditional sampling
 /// exactly: `plain` (no condition), `w0` and `w2` (the condition at weight
 /// 0 and 2) from the same seed; w2 must differ and cost twice the evaluations.

@@ -12,7 +12,9 @@
 #include "cli/commands.h"
 #include "eval/csp_metrics.h"
 #include "eval/gen_metrics.h"
+#include "io/csv.h"
 #include "io/formats.h"
+#include "util/file_io.h"
 #include "util/error.h"
 
 namespace xtaldiff::cli {
@@ -20,6 +22,7 @@ namespace {
 
 struct EvalCspCli {
   std::string pred, gt, protocol = "diffcsp";
+  std::string per_crystal;  // CSV of every ground-truth crystal's result
   bool json = false, only_predicted = false;
   int threads = 0;
   CspEvalOptions o;
@@ -87,6 +90,13 @@ void run_eval_csp(EvalCspCli& c) {
   j["stol"] = c.o.matcher.stol;
   j["ltol"] = c.o.matcher.ltol;
   j["angle_tol"] = c.o.matcher.angle_tol;
+  if (!c.per_crystal.empty()) {
+    std::string csv = "material_id,truth_valid,valid_predictions,matched,rms\n";
+    for (const auto& x : r.crystals)
+      csv += fmt::format("{},{},{},{},{}\n", csv_escape(x.id), int(x.truth_valid), x.valid_predictions,
+                         int(x.matched), x.rms ? fmt::format("{:.6g}", *x.rms) : "");
+    write_file_atomic(c.per_crystal, csv);
+  }
   if (c.json) {
     fmt::print("{}\n", j.dump());
     return;
@@ -188,6 +198,8 @@ void add_eval_command(CLI::App& app) {
   csp->add_flag("--only-predicted", c->only_predicted,
                 "score only ground-truth crystals that have a prediction (a partial run); default: all");
   csp->add_flag("--json", c->json, "one JSON object");
+  csp->add_option("--per-crystal", c->per_crystal,
+                  "also write a CSV: material_id, truth_valid, valid_predictions, matched, rms (the best match's)");
   csp->callback([c] { run_eval_csp(*c); });
 
   auto g = std::make_shared<EvalGenCli>();

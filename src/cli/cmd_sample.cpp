@@ -27,12 +27,14 @@
 #include "eval/enumerate.h"
 #include "cli/commands.h"
 #include "xtaldiff_version.h"
+#include "io/cif.h"
 #include "io/extxyz.h"
 #include "io/formats.h"
 #include "ml/runtime.h"
 #include "model/model_file.h"
 #include "model/property_model.h"
 #include "sample/property_condition.h"
+#include "report/sample_report.h"
 #include "sample/sampler.h"
 #include "util/clock.h"
 #include "util/error.h"
@@ -57,6 +59,7 @@ struct SampleCli {
   double step_lr = -1;
   uint64_t seed = 0;
   bool quiet = false;
+  bool symmetrized_cifs = false;      // also DIR/cifs_symmetrized/
 };
 
 struct Task {
@@ -482,6 +485,23 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
   Dataset named = out;  // CIF file names: id_sample
   for (auto& r : named.records) r.id = r.id + "_" + r.values[0];
   write_structures(named, c.out + "/cifs/");
+  std::size_t kept_p1 = 0;
+  if (c.symmetrized_cifs) {
+    // The space group spglib finds at symprec 0.1, with the asymmetric unit;
+    // a cell spglib cannot standardise keeps its P1 file, and is counted.
+    std::vector<std::pair<std::string, std::string>> files;
+    for (const auto& r : named.records) {
+      const std::string stem = safe_file_stem(r.id);
+      try {
+        files.emplace_back(stem + ".cif", write_cif_symmetrized(r.structure, stem, 0.1));
+      } catch (const Error&) {
+        files.emplace_back(stem + ".cif", write_cif_p1(r.structure, stem));
+        ++kept_p1;
+      }
+    }
+    make_directories(c.out + "/cifs_symmetrized");
+    for (const auto& [name, text] : files) write_file_atomic(c.out + "/cifs_symmetrized/" + name, text);
+  }
   write_file_atomic(c.out + "/samples.extxyz", write_extxyz(out));
   write_cdvae_csv(out, c.out + "/samples.csv");
   const nlohmann::json manifest = {
@@ -516,6 +536,9 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
          for (const auto& [sg, n] : spacegroups) j[std::to_string(sg)] = n;
          return j;
        }()},
+      {"symmetrized_cifs", c.symmetrized_cifs ? nlohmann::json{{"folder", "cifs_symmetrized"}, {"symprec", 0.1},
+                                                                  {"kept_p1", kept_p1}}
+                                              : nlohmann::json(nullptr)},
       {"retried_non_finite", report.retried},
       {"failed_non_finite", report.failed},
       {"seconds", report.seconds},
@@ -524,6 +547,12 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
       {"finished", now_iso8601()},
       {"xtaldiff_version", XTALDIFF_VERSION}};
   write_file_atomic(c.out + "/manifest.json", manifest.dump(2) + "\n");
+  SampleReportInput page;
+  page.title = fmt::format("xtaldiff sample: {} structures from {}", out.size(), c.model);
+  page.manifest = manifest;
+  page.structures = &out;
+  if (c.symmetrized_cifs) page.symmetrized_folder = "cifs_symmetrized";
+  write_file_atomic(c.out + "/report.html", sample_report_html(page));
   if (!c.quiet)
     fmt::print(stderr, "wrote {} structures to {} ({:.1f} s, {} network evaluations each{})\n", out.size(), c.out,
                report.seconds, report.network_evaluations,
@@ -588,6 +617,8 @@ void add_sample_command(CLI::App& app) {
   cmd->add_option("--device", c->device, "cpu or cuda")->capture_default_str();
   cmd->add_option("--threads", c->threads, "CPU threads (0: all cores)")->capture_default_str();
   cmd->add_option("--batch-atoms", c->batch_atoms, "atoms per network batch")->capture_default_str();
+  cmd->add_flag("--symmetrized-cifs", c->symmetrized_cifs,
+                "also write DIR/cifs_symmetrized/: each structure in its space group at symprec 0.1 (asymmetric unit)");
   cmd->add_flag("-q,--quiet", c->quiet, "no progress output");
   cmd->callback([c] {
     std::string line = "xtaldiff sample --model " + c->model;

@@ -8,6 +8,8 @@
 #include "cli/commands.h"
 #include "eval/validity.h"
 #include "io/formats.h"
+#include "report/sample_report.h"
+#include "util/file_io.h"
 
 namespace xtaldiff::cli {
 namespace {
@@ -16,6 +18,7 @@ struct ValidateOptions {
   std::string path;
   bool json = false;
   bool no_cache = false;
+  std::string report;  // HTML page of the structures, when given
 };
 
 std::string share(std::size_t n, std::size_t total) {
@@ -40,6 +43,15 @@ void run_validate(const ValidateOptions& o) {
     n_struct += v[i].structural;
     n_comp += v[i].compositional;
     n_valid += v[i].valid();
+  }
+
+  if (!o.report.empty()) {
+    SampleReportInput page;
+    page.title = "xtaldiff validate: " + d.source;
+    page.manifest = {{"command", "xtaldiff validate " + o.path}, {"structures", o.path}};
+    page.structures = &d;
+    page.cif_folder.clear();  // the input may have no CIF files to link to
+    write_file_atomic(o.report, sample_report_html(page));
   }
 
   if (o.json) {
@@ -81,6 +93,7 @@ void add_validate_command(CLI::App& app) {
       "validate", "Structural and compositional (SMACT) validity of every structure, as CDVAE/DiffCSP score it");
   cmd->add_option("file", o->path, "structure file, dataset (.csv/.csv.gz) or folder of CIFs")->required();
   cmd->add_flag("--json", o->json, "one JSON object per structure, one per line: id, struct_valid, comp_valid, valid");
+  cmd->add_option("--report", o->report, "also write an HTML page of the structures (validity, space groups, cells)");
   cmd->add_flag("--no-cache", o->no_cache, "do not read or write the binary cache of a CSV dataset");
   cmd->callback([o] { run_validate(*o); });
 }

@@ -159,6 +159,21 @@ Structure standard_primitive(const Structure& input, double symprec) {
   return from_columns(cell.lattice, cell.pos(), cell.types.data(), n);
 }
 
+std::string spacegroup_symbol(int number) {
+  // spglib numbers its 530 Hall settings in space-group order; the first
+  // setting of each group carries its standard short symbol.
+  static const std::vector<std::string> table = [] {
+    std::vector<std::string> t(231);
+    for (int hall = 530; hall >= 1; --hall) {
+      const SpglibSpacegroupType type = spg_get_spacegroup_type(hall);
+      if (type.number >= 1 && type.number <= 230) t[type.number] = type.international_short;
+    }
+    return t;
+  }();
+  if (number < 1 || number > 230) return "";
+  return table[number];
+}
+
 std::string crystal_system(int n) {
   if (n < 1 || n > 230) return "unknown";
   if (n <= 2) return "triclinic";

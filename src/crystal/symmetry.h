@@ -36,6 +36,9 @@ SpaceGroupInfo analyze_symmetry(const Structure& s, double symprec = kDefaultSym
 Structure standard_primitive(const Structure& s, double symprec = kDefaultSymprec);
 /// Standardised conventional cell.
 Structure standard_conventional(const Structure& s, double symprec = kDefaultSymprec);
+/// Standard short Hermann–Mauguin symbol of a space group ("Pm-3m" for 221),
+/// "" outside 1..230.
+std::string spacegroup_symbol(int number);
 /// Crystal system name ("cubic", ...) from a space-group number.
 std::string crystal_system(int spacegroup_number);
 

@@ -230,6 +230,10 @@ CspNetImpl::CspNetImpl(const CspNetOptions& o) : options(o) {
     property_out.push_back(
         register_module("property" + std::to_string(k) + "_out", torch::nn::Linear(o.time_dim, o.time_dim)));
   }
+  if (!o.condition_properties.empty()) {
+    property_mean_ = torch::tensor(o.property_mean, torch::kFloat64).to(torch::kFloat32);
+    property_stddev_ = torch::tensor(o.property_stddev, torch::kFloat64).to(torch::kFloat32);
+  }
   if (!o.condition_properties.empty())
     property_null = register_parameter(
         "property_null", torch::zeros({static_cast<int64_t>(o.condition_properties.size()), o.time_dim}));
@@ -291,8 +295,12 @@ torch::Tensor CspNetImpl::condition_embedding(const Condition& c, int64_t num_cr
                   std::to_string(y.dim() > 1 ? y.size(1) : 0) + "] for " + std::to_string(num_crystals) +
                   " crystals and " + std::to_string(k) + " columns");
     auto given = y.isfinite();
-    auto mean = torch::tensor(options.property_mean, torch::kFloat64).to(device, torch::kFloat32);
-    auto sd = torch::tensor(options.property_stddev, torch::kFloat64).to(device, torch::kFloat32);
+    if (property_mean_.device() != device) {
+      property_mean_ = property_mean_.to(device);
+      property_stddev_ = property_stddev_.to(device);
+    }
+    const auto& mean = property_mean_;
+    const auto& sd = property_stddev_;
     // NaN must not reach the MLP even where masked: 0 · NaN is NaN.
     auto z = torch::where(given, (y - mean) / sd, torch::zeros_like(y)).to(dtype);
     for (int64_t i = 0; i < k; ++i) {

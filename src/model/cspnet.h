@@ -176,6 +176,9 @@ struct CspNetImpl : torch::nn::Module {
   /// undefined tensor for an unconditioned network).
   torch::Tensor condition_embedding(const Condition& condition, int64_t num_crystals, const torch::Device& device);
   torch::Tensor crystal_system_of_;  ///< [231] int64: space group → crystal system 1..7 (0 → 0)
+  /// [K] float32: the property labels' standardisation, kept on the device
+  /// last used so that an evaluation does not rebuild them.
+  torch::Tensor property_mean_, property_stddev_;
 };
 TORCH_MODULE(CspNet);
 

@@ -95,6 +95,44 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
+/// Every parameter of `from` into `to`: the same network options.
+void copy_parameters(CspModel& from, CspModel& to) {
+  torch::NoGradGuard no_grad;
+  auto dst = to.net()->parameters();
+  const auto src = from.net()->parameters();
+  for (std::size_t i = 0; i < dst.size(); ++i) dst[i].copy_(src[i]);
+}
+
+/// `train --init`: parameters of another model matched by name and shape,
+/// into both the model and its EMA; returns what the metadata records.
+nlohmann::json warm_start(const std::string& path, CspModel& model, CspModel& ema) {
+  LoadedModel source = load_model_file(path);
+  if (source.model->net_options().diffuse_types != model.net_options().diffuse_types)
+    throw Error("--init " + path + ": a " + source.task + " model, and this run trains a " + model.task() + " model",
+                ErrorKind::kUsage);
+  // From one-hot DDPM types to D3PM (or back) the geometry layers carry
+  // over; the type input and output mean different things, so they start fresh.
+  const bool same_types = source.model->net_options().type_diffusion == model.net_options().type_diffusion;
+  const auto from = source.for_sampling().net()->named_parameters();
+  std::size_t copied = 0, fresh = 0;
+  torch::NoGradGuard no_grad;
+  for (CspModel* target : {&model, &ema})
+    for (auto& p : target->net()->named_parameters()) {
+      const auto* src = from.find(p.key());
+      const bool type_layer = p.key().rfind("type_in.", 0) == 0 || p.key().rfind("type_out.", 0) == 0;
+      if (src && src->sizes() == p.value().sizes() && (same_types || !type_layer)) {
+        p.value().copy_(*src);
+        copied += target == &model;
+      } else {
+        fresh += target == &model;
+      }
+    }
+  return {{"model", path},
+          {"copied_parameters", copied},
+          {"new_parameters", fresh},
+          {"source_commands", source.state.metadata.value("commands", nlohmann::json::array())}};
+}
+
 // Space-group labels for conditioned training: spglib's number at symprec
 // 0.1, the tolerance `sample` reports outputs at (0 when spglib fails).
 std::vector<int64_t> spacegroup_labels(const std::vector<Structure>& structures) {
@@ -288,28 +326,11 @@ TrainSummary train_model(const TrainOptions& o) {
   if (!columns.empty()) metadata["dataset_stats"]["properties"] = property_stats;
   const bool resuming = o.resume && std::filesystem::exists(ckpt_path);
   if (!o.init.empty() && !resuming) {
-    LoadedModel source = load_model_file(o.init);
-    if (source.model->net_options().diffuse_types != o.net.diffuse_types ||
-        source.model->net_options().type_diffusion != o.net.type_diffusion)
-      throw Error("--init " + o.init + ": a " + source.task + " model with other atom types than this run's network",
-                  ErrorKind::kUsage);
-    const auto from = source.for_sampling().net()->named_parameters();
-    std::size_t copied = 0, kept = 0;
-    torch::NoGradGuard no_grad;
-    for (CspModel* target : {&model, &ema})
-      for (auto& p : target->net()->named_parameters()) {
-        const auto* src = from.find(p.key());
-        if (src && src->sizes() == p.value().sizes()) {
-          p.value().copy_(*src);
-          copied += target == &model;
-        } else {
-          kept += target == &model;
-        }
-      }
-    metadata["init"] = {{"model", o.init}, {"copied_parameters", copied}, {"new_parameters", kept},
-                        {"source_commands", source.state.metadata.value("commands", nlohmann::json::array())}};
+    metadata["init"] = warm_start(o.init, model, ema);
     if (!o.quiet)
-      std::fprintf(stderr, "initialised from %s: %zu parameter tensors copied, %zu new\n", o.init.c_str(), copied, kept);
+      std::fprintf(stderr, "initialised from %s: %zu parameter tensors copied, %zu new\n", o.init.c_str(),
+                   metadata["init"]["copied_parameters"].get<std::size_t>(),
+                   metadata["init"]["new_parameters"].get<std::size_t>());
   }
   if (resuming) {
     LoadedModel loaded = load_model_file(ckpt_path);
@@ -317,17 +338,8 @@ TrainSummary train_model(const TrainOptions& o) {
       throw Error(ckpt_path + ": checkpoint was trained with network " + loaded.model->net_options().to_json().dump() +
                       ", not " + net_options.to_json().dump() + " (pass the same --config, --condition and data)",
                   ErrorKind::kUsage);
-    {
-      torch::NoGradGuard no_grad;
-      auto dst = model.net()->parameters();
-      auto src = loaded.model->net()->parameters();
-      for (std::size_t i = 0; i < dst.size(); ++i) dst[i].copy_(src[i]);
-      if (loaded.ema) {
-        auto edst = ema.net()->parameters();
-        auto esrc = loaded.ema->net()->parameters();
-        for (std::size_t i = 0; i < edst.size(); ++i) edst[i].copy_(esrc[i]);
-      }
-    }
+    copy_parameters(*loaded.model, model);
+    if (loaded.ema) copy_parameters(*loaded.ema, ema);
     load_optimizer_state(ckpt_path, opt);
     st = TrainerState::from_json(loaded.state.trainer);
     set_lr(opt, st.lr);
