@@ -128,7 +128,9 @@ TEST(D3pm, EveryConstraintHoldsOnEverySampleOfEverySampler) {
         const Composition comp = out[i].composition();
         for (const auto& [z, amount] : comp.amounts()) EXPECT_TRUE(c.allows(z)) << name << " Z=" << z;
         for (int z : c.required) EXPECT_GT(comp.amount(z), 0) << name << " " << c.describe();
-        if (c.max_elements) EXPECT_LE(comp.num_elements(), c.max_elements);
+        if (c.max_elements) {
+          EXPECT_LE(comp.num_elements(), c.max_elements);
+        }
       }
       EXPECT_EQ(out.back().species, (std::vector<int>{38, 22, 8, 8, 8}));
     }

@@ -2,6 +2,7 @@
 // model file, and resuming training.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -333,6 +334,29 @@ TEST(Sampling, EverySamplerReturnsFiniteStructuresOfTheRequestedComposition) {
     // Same seed, same structures.
     const auto again = sample_csp(model, {{38, 22, 8, 8, 8}, {6, 6}}, o);
     EXPECT_EQ(again[0].frac, out[0].frac);
+  }
+}
+
+TEST(Sampling, ProgressMovesWithinABatchAndEndsAtTheTotal) {
+  DiffusionOptions d;
+  d.steps = 20;
+  CspModel model(CspNetOptions::preset("tiny"), d);
+  for (const char* name : {"ode", "heun"}) {  // heun's last step takes its own path
+    SampleOptions o;
+    o.kind = parse_sampler(name);
+    o.steps = 10;
+    std::vector<double> seen;
+    sample_csp(model, {{38, 22, 8, 8, 8}, {6, 6}, {8}}, o, nullptr,
+               [&](double done, std::size_t total) {
+                 EXPECT_EQ(total, 3u);
+                 seen.push_back(done);
+               });
+    // One batch of three crystals: a call per step (3 × k / 10), then the batch's.
+    ASSERT_EQ(seen.size(), 11u) << name;
+    EXPECT_NEAR(seen[0], 0.3, 1e-9);
+    EXPECT_NEAR(seen[4], 1.5, 1e-9);
+    EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+    EXPECT_DOUBLE_EQ(seen.back(), 3.0);
   }
 }
 

@@ -388,12 +388,18 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
     for (std::size_t i = 0; i < tasks.size(); ++i) crystal_tasks[i].properties = plan.values[i];
   const bool tty = isatty(fileno(stderr)) && !c.quiet;
   const auto start = std::chrono::steady_clock::now();
-  auto progress = [&](std::size_t done, std::size_t total) {
+  // Called after every time step: a terminal line is redrawn at most once a
+  // second, a log gets a line every 30 s (and the last one).
+  double last_print = -1e9;
+  auto progress = [&](double done, std::size_t total) {
     if (c.quiet) return;
     const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (done < total && el - last_print < (tty ? 1.0 : 30.0)) return;
+    last_print = el;
     const double rate = done / std::max(el, 1e-9);
-    fmt::print(stderr, "{}sampled {}/{} crystals, {:.2f} crystals/s, ETA {:.0f} s{}", tty ? "\r" : "", done, total,
-               rate, rate > 0 ? (total - done) / rate : 0.0, tty ? "   " : "\n");
+    fmt::print(stderr, "{}sampled {:.0f}/{} crystals ({:.1f} %), {:.2f} crystals/s, ETA {}{}", tty ? "\r" : "", done,
+               total, 100.0 * done / std::max<std::size_t>(total, 1), rate,
+               rate > 0 ? format_duration((total - done) / rate) : std::string("?"), tty ? "   " : "\n");
   };
   SampleReport report;
   const auto structures = sample_crystals(loaded.for_sampling(), crystal_tasks, constraints, so, &report, progress);

@@ -190,7 +190,7 @@ DenoiserOutput conditioned_denoise(CspModel& model, const Conditioning& c, const
 BatchResult run_batch(CspModel& model, const CrystalBatch& b, const TypeState& ts, const std::vector<int>& grid,
                       SamplerKind kind, double step_lr, torch::Generator& gen, const torch::Device& dev,
                       const PropertyGuidance* guidance, const Conditioning& conditioning, double lattice_clip,
-                      CspModel* half) {
+                      CspModel* half, const std::function<void(double)>& step_done) {
   const int64_t nb = b.num_crystals(), na = b.total_atoms();
   const int T = model.diffusion_options().steps;
   auto randn = [&](std::vector<int64_t> shape) {
@@ -254,6 +254,7 @@ BatchResult run_batch(CspModel& model, const CrystalBatch& b, const TypeState& t
         l = l_euler;
         a = a_euler;
         a0_last = a0;
+        if (step_done) step_done(double(k + 1) / (grid.size() - 1));
         continue;
       }
       auto times_s = torch::full({nb}, static_cast<float>(s), times.options());
@@ -281,6 +282,7 @@ BatchResult run_batch(CspModel& model, const CrystalBatch& b, const TypeState& t
       if (ddpm_types) a = typ.step_ancestral(a_in, a0, t, s, s > 0 ? randn({na, vocab}) : torch::Tensor());
     }
     a0_last = a0;
+    if (step_done) step_done(double(k + 1) / (grid.size() - 1));
   }
   BatchResult r{x, l, b.atom_types};
   if (d3pm_types) a0_last = torch::one_hot(state.clamp_max(vocab - 1), vocab).to(torch::kFloat32);
@@ -446,8 +448,11 @@ std::vector<Structure> sample_crystals(CspModel& model, const std::vector<Crysta
         conditioning.labels.properties =
             torch::tensor(values).view({static_cast<int64_t>(ids.size()), static_cast<int64_t>(num_properties)}).to(dev);
       }
+      std::function<void(double)> step_done;
+      if (progress)
+        step_done = [&](double share) { progress(done + share * ids.size(), tasks.size()); };
       const BatchResult r = run_batch(model, b, ts, grid, o.kind, step_lr, gen, dev, o.guidance, conditioning,
-                                      o.lattice_clip, half ? &*half : nullptr);
+                                      o.lattice_clip, half ? &*half : nullptr, step_done);
       const auto bad = bad_crystals(r.frac, r.lattice, b);
       auto structures = batch_to_structures(r.types, r.frac.nan_to_num(0.0), r.lattice.nan_to_num(0.0), b.counts);
       for (std::size_t k = 0; k < ids.size(); ++k) {

@@ -90,11 +90,14 @@ struct CrystalTask {
   int size() const { return species.empty() ? num_atoms : static_cast<int>(species.size()); }
 };
 
-using SampleProgress = std::function<void(std::size_t, std::size_t)>;
+/// `progress(done, total)`: `done` counts finished crystals plus the share
+/// of time steps the batch in flight has run, so a run of one large batch
+/// still moves.
+using SampleProgress = std::function<void(double done, std::size_t total)>;
 
 /// One structure per task; de novo tasks need a generation model and obey
 /// `constraints` (checked before any work: an impossible request throws).
-/// `progress(done, total)` is called after each batch.
+/// `progress` is called after every time step and every batch.
 std::vector<Structure> sample_crystals(CspModel& model, const std::vector<CrystalTask>& tasks,
                                        const TypeConstraints& constraints, const SampleOptions& options,
                                        SampleReport* report = nullptr, const SampleProgress& progress = {});

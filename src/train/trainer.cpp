@@ -86,14 +86,6 @@ std::string fmt_loss(double v) {
   return buf;
 }
 
-std::string format_duration(double seconds) {
-  if (!std::isfinite(seconds) || seconds < 0) return "?";
-  const long s = static_cast<long>(seconds);
-  char buf[32];
-  if (s >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", s / 3600, (s / 60) % 60);
-  else std::snprintf(buf, sizeof buf, "%ldm%02lds", s / 60, s % 60);
-  return buf;
-}
 
 /// Every parameter of `from` into `to`: the same network options.
 void copy_parameters(CspModel& from, CspModel& to) {
