@@ -390,12 +390,13 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
   const auto start = std::chrono::steady_clock::now();
   // Called after every time step: a terminal line is redrawn at most once a
   // second, a log gets a line every 30 s (and the last one).
-  double last_print = -1e9;
+  double last_print = -1e9, last_done = -1;
   auto progress = [&](double done, std::size_t total) {
-    if (c.quiet) return;
+    if (c.quiet || done == last_done) return;
     const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (done < total && el - last_print < (tty ? 1.0 : 30.0)) return;
     last_print = el;
+    last_done = done;
     const double rate = done / std::max(el, 1e-9);
     fmt::print(stderr, "{}sampled {:.0f}/{} crystals ({:.1f} %), {:.2f} crystals/s, ETA {}{}", tty ? "\r" : "", done,
                total, 100.0 * done / std::max<std::size_t>(total, 1), rate,
