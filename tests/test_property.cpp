@@ -8,6 +8,7 @@
 
 #include "io/dataset.h"
 #include "model/property_model.h"
+#include "train/property_trainer.h"
 #include "sample/sampler.h"
 #include "util/error.h"
 #include "util/file_io.h"
@@ -68,6 +69,41 @@ TEST(PropertyTarget, ParsesValuesAndRanges) {
   auto above = PropertyTarget::parse("p>2").penalty(y, 1.0);
   EXPECT_DOUBLE_EQ(above[0].item<double>(), 1.0);
   EXPECT_DOUBLE_EQ(above[2].item<double>(), 0.0);
+}
+
+TEST(PropertyModel, ResumeContinuesTheSameRun) {
+  Dir d;
+  PropertyTrainOptions o;
+  o.data = write_oxygen_dataset(d, 60);
+  o.columns = {"n_oxygen"};
+  o.encoder = CspNetOptions::preset("tiny");
+  o.steps = 50;
+  o.batch = 16;
+  o.threads = 1;
+  o.quiet = true;
+  // Four epochs at once, and two plus two resumed: the same weights.
+  o.epochs = 4;
+  o.out = d / "straight.xtd";
+  const auto straight = train_property_model(o);
+  o.out = d / "split.xtd";
+  o.epochs = 2;
+  train_property_model(o);
+  EXPECT_TRUE(fs::exists(o.out + ".ckpt"));
+  o.epochs = 4;
+  o.resume = true;
+  const auto split = train_property_model(o);
+  EXPECT_EQ(split.resumed_at_epoch, 2);
+  EXPECT_EQ(split.epochs, 4);
+  EXPECT_DOUBLE_EQ(split.holdout_mae[0], straight.holdout_mae[0]);
+  auto a = load_property_model(d / "straight.xtd").model->parameters();
+  auto b = load_property_model(d / "split.xtd").model->parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << i;
+  EXPECT_EQ(load_property_model(o.out).metadata["resumed_at_epoch"], 2);
+  // Another split (seed) is another run: refused, the checkpoint kept.
+  o.seed = 43;
+  EXPECT_THROW(train_property_model(o), Error);
+  EXPECT_TRUE(fs::exists(o.out + ".ckpt"));
 }
 
 TEST(PropertyModel, LearnsALabelAndKeepsItsHeldOutErrorInTheFile) {

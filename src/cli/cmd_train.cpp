@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "model/property_model.h"
+#include "train/property_trainer.h"
 #include "train/trainer.h"
 #include "util/error.h"
 #include "util/file_io.h"
@@ -42,12 +43,14 @@ void run_train_property(TrainCli& c, const std::string& command_line) {
   p.device = c.t.device;
   p.seed = c.t.seed;
   p.quiet = c.t.quiet;
+  p.resume = c.t.resume;
   p.command_line = command_line;
   const auto s = train_property_model(p);
   std::string mae;
   for (std::size_t i = 0; i < p.columns.size(); ++i) mae += fmt::format(" {} {:.4f}", p.columns[i], s.holdout_mae[i]);
-  fmt::print(stderr, "trained {} epochs in {:.2f} h on {} rows; held-out ({} rows) MAE:{}; wrote {}\n", s.epochs,
-             s.hours, s.train_rows, s.holdout_rows, mae, p.out);
+  fmt::print(stderr, "trained {} epochs{} in {:.2f} h on {} rows; held-out ({} rows) MAE:{}; wrote {}\n", s.epochs,
+             s.resumed_at_epoch ? fmt::format(" (resumed at {})", s.resumed_at_epoch) : "", s.hours, s.train_rows,
+             s.holdout_rows, mae, p.out);
 }
 
 // DiffCSP's per-dataset corrector step sizes for CSP sampling.

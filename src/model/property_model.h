@@ -87,33 +87,6 @@ class PropertyModel {
   TypeDdpm types_;
 };
 
-struct PropertyTrainOptions {
-  std::string data, out;
-  std::vector<std::string> columns;
-  CspNetOptions encoder;
-  int steps = 1000;
-  int epochs = 100;
-  double max_hours = 0;
-  int batch = 128;
-  double lr = 1e-3;
-  double holdout = 0.1;  ///< share of labelled rows held out for the reported error
-  int threads = 0;
-  std::string device = "cpu";
-  uint64_t seed = 42;
-  bool quiet = false;
-  std::string command_line;
-};
-
-struct PropertyTrainSummary {
-  int epochs = 0, train_rows = 0, holdout_rows = 0;
-  std::vector<double> holdout_mae;  ///< per column, clean structures, the best epoch's weights
-  double hours = 0;
-};
-
-/// Trains on the rows with a numeric value in every column; keeps the
-/// weights with the lowest held-out MAE (summed over standardised columns).
-PropertyTrainSummary train_property_model(const PropertyTrainOptions& options);
-
 /// Predictions [structures][columns] for clean structures (canonicalised
 /// first, as in training), in batches, without gradients.
 std::vector<std::vector<double>> predict_structures(PropertyModel& model, const std::vector<Structure>& structures,
