@@ -50,6 +50,7 @@ void run_validate(const ValidateOptions& o) {
     page.title = "xtaldiff validate: " + d.source;
     page.manifest = {{"command", "xtaldiff validate " + o.path}, {"structures", o.path}};
     page.structures = &d;
+    page.validity = &v;
     page.cif_folder.clear();  // the input may have no CIF files to link to
     write_file_atomic(o.report, sample_report_html(page));
   }

@@ -145,7 +145,7 @@ std::string sample_report_html(const SampleReportInput& in, SampleReportSummary*
   std::vector<int> spacegroup(data.size(), -1);
   for (std::size_t i = 0; i < data.size(); ++i) {
     const Structure& s = data.records[i].structure;
-    validity[i] = check_validity(s);
+    validity[i] = in.validity ? in.validity->at(i) : check_validity(s);
     summary.structurally_valid += validity[i].structural;
     summary.compositionally_valid += validity[i].compositional;
     summary.valid += validity[i].valid();

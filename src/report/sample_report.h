@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "eval/validity.h"
 #include "io/dataset.h"
 
 namespace xtaldiff {
@@ -25,6 +26,9 @@ struct SampleReportInput {
   /// The structures. A column "spacegroup" (spglib number) and "sample" are
   /// recognised; every other column is shown as it is.
   const Dataset* structures = nullptr;
+  /// Validity of each structure when the caller has checked it already
+  /// (`validate`); null: the report checks them.
+  const std::vector<Validity>* validity = nullptr;
   /// Folder of the CIFs relative to the report, named `ID_SAMPLE.cif` as
   /// `sample` writes them; empty: no links.
   std::string cif_folder = "cifs";
