@@ -215,15 +215,23 @@ TEST(Cli, EvalCspCountsUnreadablePredictionsAsInvalid) {
   ASSERT_EQ(r.code, 0) << r.out;
   // One row per ground-truth crystal, in the ground truth's order (a folder: by file name).
   const std::string each = xtaldiff::read_file(t / "each.csv");
-  EXPECT_NE(each.find("material_id,truth_valid,valid_predictions,matched,rms\n"), std::string::npos) << each;
+  EXPECT_NE(each.find("material_id,truth_valid,valid_predictions,matched,rms,truth_spacegroup,prediction_spacegroup\n"),
+            std::string::npos)
+      << each;
   EXPECT_NE(each.find("3961,1,1,1,"), std::string::npos) << each;  // rms ~0
-  EXPECT_NE(each.find("11922,1,0,0,\n"), std::string::npos) << each;
+  // Space groups as pymatgen's SpacegroupAnalyzer (symprec 0.1) gives them:
+  // 3961 Pmm2 (its copy too), 11922 P4/mmm (no readable prediction: none).
+  EXPECT_NE(each.find(",25,25\n"), std::string::npos) << each;
+  EXPECT_NE(each.find("11922,1,0,0,,123,0\n"), std::string::npos) << each;
   const auto j = nlohmann::json::parse(r.out.substr(r.out.find('{')));
   EXPECT_EQ(j["n"], 2);
   EXPECT_EQ(j["matched"], 1);
   EXPECT_DOUBLE_EQ(j["match_rate"].get<double>(), 0.5);
   EXPECT_NEAR(j["rmse"].get<double>(), 0.0, 1e-9);
   EXPECT_EQ(j["pred_unreadable"], 1);
+  EXPECT_DOUBLE_EQ(j["sg_recovered"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(j["sg_recovered_matched"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(j["symprec"].get<double>(), 0.1);
   EXPECT_NE(r.out.find("11922.cif"), std::string::npos);  // the warning names the record
 }
 
@@ -378,6 +386,47 @@ TEST(Cli, TrainsAPropertyConditionedModelAndSamplesARange) {
           data("datasets/perov_5/val.csv.gz") + " --out " + (t / "b.xtd"));
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("no column 'band_gap'"), std::string::npos) << r.out;
+}
+
+TEST(Cli, TrainsAFlowMatchingCspModelAndRefinesItsOutputs) {
+  TempDir t;
+  CliRun r = run("train --task csp --objective flow --config tiny --epochs 1 --batch 512 --threads 1 -q --data " +
+                 data("datasets/perov_5/val.csv.gz") + " --out " + (t / "f.xtd"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run("sample --model " + (t / "f.xtd") + " --from " + data("datasets/perov_5/test.csv.gz") +
+          " --limit 4 --anneal 2 --refine-symmetry 0.1 --threads 1 -q --out " + (t / "o"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto m = nlohmann::json::parse(xtaldiff::read_file(t / "o/manifest.json"));
+  EXPECT_EQ(m["coord_objective"], "flow");
+  EXPECT_EQ(m["anneal"], 2.0);
+  EXPECT_EQ(m["sampler"], "ode");
+  EXPECT_EQ(m["refine_symmetry"]["file"], "samples_refined.csv");
+  const auto raw = xtaldiff::read_cdvae_csv(t / "o/samples.csv");
+  const auto refined = xtaldiff::read_cdvae_csv(t / "o/samples_refined.csv");
+  ASSERT_EQ(raw.size(), 4u);
+  ASSERT_EQ(refined.size(), 4u);
+  for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(raw.records[i].structure.species, refined.records[i].structure.species);
+  // Both files score, separately.
+  r = run("eval csp --json --only-predicted --pred " + (t / "o/samples_refined.csv") + " --gt " +
+          data("datasets/perov_5/test.csv.gz"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(nlohmann::json::parse(r.out.substr(r.out.find('{')))["n"], 4);
+  // The pc sampler's corrector needs a score; --anneal needs a flow model;
+  // --resume refuses a checkpoint of the other objective.
+  r = run("sample --model " + (t / "f.xtd") + " --formula SrTiO3 --sampler pc --steps 4 --out " + (t / "x"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("flow matching"), std::string::npos) << r.out;
+  r = run("sample --model " + shipped_model("perov5-csp.xtd") + " --formula SrTiO3 --anneal 2 --out " + (t / "x"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--objective flow"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(t / "x"));
+  r = run("train --task csp --config tiny --epochs 2 --batch 512 --threads 1 -q --resume --data " +
+          data("datasets/perov_5/val.csv.gz") + " --out " + (t / "f.xtd"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("pass the same --objective"), std::string::npos) << r.out;
+  r = run("train --task csp --objective flux --config tiny --epochs 1 --data " + data("datasets/perov_5/val.csv.gz") +
+          " --out " + (t / "y.xtd"));
+  EXPECT_EQ(r.code, 2) << r.out;
 }
 
 TEST(Cli, SampleWritesSpaceGroupsAndAManifest) {

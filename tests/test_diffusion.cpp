@@ -6,6 +6,7 @@
 
 #include "diffusion/lattice_ddpm.h"
 #include "diffusion/schedules.h"
+#include "diffusion/torus_flow.h"
 #include "diffusion/torus_ve.h"
 #include "diffusion/wrapped_normal.h"
 
@@ -129,4 +130,63 @@ TEST(TorusVe, NoiseWrapsAndTargetMatchesScore) {
   for (int k = 0; k < 3; ++k)
     EXPECT_NEAR(target[0][k].item<double>(),
                 -wrapped_normal_score(sigma * eps[0][k].item<double>(), sigma) / std::sqrt(lambda), 1e-9);
+}
+
+TEST(TorusFlow, PathAndVelocityTargetByHand) {
+  // Two atoms of one crystal at τ = 250/1000. Shortest displacements
+  // w(x1 − x0): (0.1, 0.4, −0.41) and (−0.1, 0.1, 0); their mean
+  // (0, 0.25, −0.205) is removed, leaving ±(0.1, 0.15, −0.205).
+  const TorusFlow flow(1000);
+  auto x0 = torch::tensor({{0.95, 0.5, 0.01}, {0.2, 0.2, 0.2}}, torch::kFloat64);
+  auto x1 = torch::tensor({{0.05, 0.9, 0.6}, {0.1, 0.3, 0.2}}, torch::kFloat64);
+  auto t = torch::tensor({250, 250}, torch::kInt64);
+  auto crystal = torch::tensor({0, 0}, torch::kInt64);
+  auto [xt, target] = flow.noise_and_target(x0, t, x1, crystal, 1);
+  const double v[2][3] = {{0.1, 0.15, -0.205}, {-0.1, -0.15, 0.205}};
+  const double x[2][3] = {{0.975, 0.5375, 0.95875}, {0.175, 0.1625, 0.25125}};
+  for (int i = 0; i < 2; ++i)
+    for (int k = 0; k < 3; ++k) {
+      EXPECT_NEAR(target[i][k].item<double>(), v[i][k] * std::sqrt(12.0), 1e-12);
+      EXPECT_NEAR(xt[i][k].item<double>(), x[i][k], 1e-12);
+    }
+  // With the exact velocity, one Euler step to τ = 0 lands on x0 (wrapped),
+  // and a step to τ = 0.1 on the path's point there.
+  auto back = flow.step(xt, target, 250, 0);
+  EXPECT_LT((back - x0).abs().max().item<double>(), 1e-12);
+  auto mid = flow.step(xt, target, 250, 100);
+  EXPECT_NEAR(mid[0][2].item<double>(), 0.01 - 0.1 * 0.205 + 1.0, 1e-12);
+  // A one-atom crystal has nothing but translation: its target is zero.
+  auto [x_single, t_single] =
+      flow.noise_and_target(x0.slice(0, 0, 1), t.slice(0, 0, 1), x1.slice(0, 0, 1), crystal.slice(0, 0, 1), 1);
+  EXPECT_LT(t_single.abs().max().item<double>(), 1e-12);
+}
+
+TEST(TorusFlow, AntiAnnealingScalesTheVelocityTowardsTheData) {
+  const TorusFlow flow(1000);
+  auto pred = torch::tensor({{std::sqrt(12.0), 0.0, -std::sqrt(12.0)}}, torch::kFloat64);
+  // 1 + S·(1 − τ): no change at τ = 1, ×(1 + S) at τ → 0.
+  EXPECT_NEAR(flow.slope(pred, 1000, 3.0)[0][0].item<double>(), 1.0, 1e-12);
+  EXPECT_NEAR(flow.slope(pred, 500, 3.0)[0][0].item<double>(), 2.5, 1e-12);
+  EXPECT_NEAR(flow.slope(pred, 0, 3.0)[0][2].item<double>(), -4.0, 1e-12);
+  EXPECT_NEAR(flow.slope(pred, 500, 0.0)[0][0].item<double>(), 1.0, 1e-12);
+}
+
+TEST(TorusFlow, CentredPathEndsAtTheNoiseUpToOneTranslation) {
+  // At τ = 1 the path point is x1 shifted by one vector per crystal: every
+  // difference of two atoms' positions equals that of their noise (mod 1),
+  // so the crystal the path ends at is the uniform noise's crystal, which
+  // is what sampling starts from.
+  const TorusFlow flow(100);
+  torch::manual_seed(4);
+  const int64_t crystals = 50, atoms = 5;
+  auto x0 = torch::rand({crystals * atoms, 3}, torch::kFloat64) * 0.1;
+  auto x1 = torch::rand({crystals * atoms, 3}, torch::kFloat64);
+  auto crystal = torch::arange(crystals, torch::kInt64).repeat_interleave(atoms);
+  auto t = torch::full({crystals * atoms}, int64_t{100});
+  auto xt = flow.noise_and_target(x0, t, x1, crystal, crystals).first.view({crystals, atoms, 3});
+  auto noise = x1.view({crystals, atoms, 3});
+  auto diff = (xt - xt.select(1, 0).unsqueeze(1)) - (noise - noise.select(1, 0).unsqueeze(1));
+  EXPECT_LT((diff - torch::round(diff)).abs().max().item<double>(), 1e-12);
+  auto shift = xt - noise;  // the per-crystal translation is not zero in general
+  EXPECT_GT((shift - torch::round(shift)).abs().max().item<double>(), 1e-3);
 }

@@ -375,10 +375,17 @@ TEST(Training, PlateauScheduleCutsOnlyAfterPatienceRunsOut) {
   EXPECT_DOUBLE_EQ(q.lr, 1e-3);
 }
 
-TEST(Training, OverfitsTwoCrystalsAndSamplesThemBack) {
-  // A network trained long enough on two crystals must have learned their
-  // structures: sampling their compositions gives them back (CSP matcher
-  // settings). Checks the loss, the processes and the reverse steps together.
+namespace {
+
+// Two different Perov-5 validation compositions, 32 copies of them as the
+// training batch, a small network trained `train_steps` Adam steps with the
+// given coordinate objective; then 8 CSP samples (seed 3) under `sampling`.
+struct OverfitResult {
+  int matched_before = 0, matched = 0;
+  double worst_rms = 0;  ///< largest rms among the matched samples
+  double lattice_loss = 1;
+};
+OverfitResult overfit_two_crystals(const std::string& objective, const SampleOptions& sampling, int train_steps) {
   Dataset all = read_cdvae_csv(std::string(XTALDIFF_DATA_DIR) + "/datasets/perov_5/val.csv.gz");
   std::vector<Structure> targets;
   for (const auto& r : all.records) {  // two different compositions
@@ -396,11 +403,9 @@ TEST(Training, OverfitsTwoCrystalsAndSamplesThemBack) {
   net.time_dim = 32;
   DiffusionOptions d;
   d.steps = 100;
+  d.coord_objective = objective;
   torch::manual_seed(0);
   CspModel model(net, d);
-  SampleOptions so;
-  so.kind = SamplerKind::kAncestral;
-  so.seed = 3;
   std::vector<std::vector<int>> tasks;
   for (int i = 0; i < 8; ++i) tasks.push_back(targets[i % 2].species);
   MatcherOptions mo;
@@ -408,27 +413,62 @@ TEST(Training, OverfitsTwoCrystalsAndSamplesThemBack) {
   mo.ltol = 0.3;
   mo.angle_tol = 10;
   StructureMatcher matcher(mo);
-  auto count_matches = [&] {
-    const auto samples = sample_csp(model, tasks, so);
-    int matched = 0;
-    for (int i = 0; i < 8; ++i) matched += matcher.get_rms_dist(targets[i % 2], samples[i]).rms.has_value();
-    return matched;
+  OverfitResult r;
+  auto score = [&](int& matched) {
+    const auto samples = sample_csp(model, tasks, sampling);
+    matched = 0;
+    r.worst_rms = 0;
+    for (int i = 0; i < 8; ++i) {
+      if (samples[i].species.empty()) continue;  // failed after every retry
+      const auto m = matcher.get_rms_dist(targets[i % 2], samples[i]);
+      if (!m.rms) continue;
+      ++matched;
+      r.worst_rms = std::max(r.worst_rms, *m.rms);
+    }
   };
-  EXPECT_LE(count_matches(), 2) << "an untrained network should not find these structures";
+  score(r.matched_before);
   torch::optim::Adam opt(model.net()->parameters(), torch::optim::AdamOptions(2e-3));
   auto gen = at::detail::createCPUGenerator(1);
-  double lattice_loss = 1;
-  for (int step = 0; step < 2000; ++step) {
+  for (int step = 0; step < train_steps; ++step) {
     auto parts = model.loss(batch, gen);
     opt.zero_grad();
     parts.total.backward();
     opt.step();
-    lattice_loss = 0.95 * lattice_loss + 0.05 * parts.lattice.item<double>();
+    r.lattice_loss = 0.95 * r.lattice_loss + 0.05 * parts.lattice.item<double>();
   }
+  score(r.matched);
+  return r;
+}
+
+}  // namespace
+
+TEST(Training, OverfitsTwoCrystalsAndSamplesThemBack) {
+  // A network trained long enough on two crystals must have learned their
+  // structures: sampling their compositions gives them back (CSP matcher
+  // settings). Checks the loss, the processes and the reverse steps together.
+  SampleOptions so;
+  so.kind = SamplerKind::kAncestral;
+  so.seed = 3;
+  const auto r = overfit_two_crystals("score", so, 2000);
+  EXPECT_LE(r.matched_before, 2) << "an untrained network should not find these structures";
   // An untrained network scores about 1 on the lattice noise; once the two
   // cells are learned it scores well below (the rest is the precision needed
   // at small t). The coordinate loss keeps an irreducible part at large σ, so
   // it is judged by the samples below.
-  EXPECT_LT(lattice_loss, 0.5);
-  EXPECT_GE(count_matches(), 7) << "of 8 samples";
+  EXPECT_LT(r.lattice_loss, 0.5);
+  EXPECT_GE(r.matched, 7) << "of 8 samples";
+}
+
+TEST(Training, DISABLED_FlowMatchingRecoversExactSpecialPositionsInFewSteps) {
+  // The precision the flow objective is for: trained on two perovskites,
+  // 20 Euler steps (20 network evaluations) put the atoms back on their
+  // special positions, rms < 0.01 (normalised as StructureMatcher's).
+  SampleOptions so;
+  so.kind = SamplerKind::kOde;
+  so.steps = 20;
+  so.seed = 3;
+  const auto r = overfit_two_crystals("flow", so, 2000);
+  EXPECT_LE(r.matched_before, 2) << "an untrained network should not find these structures";
+  EXPECT_GE(r.matched, 8) << "of 8 samples";
+  EXPECT_LT(r.worst_rms, 0.01);
 }

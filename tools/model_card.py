@@ -21,6 +21,8 @@ def main():
     ap.add_argument("--what", required=True)
     ap.add_argument("--command", action="append", default=[])
     ap.add_argument("--note", action="append", default=[])
+    ap.add_argument("--machine", default="2-core Debian 12 VM, CPU only, 1 thread (the other core trained another model)",
+                    help="where the model was trained")
     a = ap.parse_args()
     m = json.load(open(a.manifest))
     card = json.load(open(a.card)) if os.path.exists(a.card) else {}
@@ -31,13 +33,14 @@ def main():
         "commands", "data", "val_data", "train_crystals", "val_crystals", "batch", "lr", "seed", "threads",
         "device", "epochs", "steps", "hours", "final_train_loss", "final_val_loss", "started", "saved",
         "init") if k in meta}
-    card["training"]["machine"] = "2-core Debian 12 VM, CPU only, 1 thread (the other core trained another model)"
+    card["training"]["machine"] = a.machine
     metric = {"what": a.what, "sampler": m["sampler"], "steps": m["steps"],
               "network_evaluations_per_crystal": m["network_evaluations_per_crystal"], "seed": m["seed"],
               "crystals": m["crystals"], "sampling_seconds": round(m["seconds"], 1), "threads": m["threads"],
               "commands": a.command}
     for key in ("constraints", "constraints_satisfied", "guidance", "spacegroups", "spacegroup_condition",
-                "property_condition", "property_predictions", "lattice_clip"):
+                "property_condition", "property_predictions", "lattice_clip", "coord_objective", "anneal",
+                "refine_symmetry"):
         if m.get(key) is not None:
             metric[key] = m[key]
     if "guidance" in metric and metric["guidance"]:

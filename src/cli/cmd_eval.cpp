@@ -79,6 +79,9 @@ void run_eval_csp(EvalCspCli& c) {
   j["matched"] = r.matched;
   j["match_rate"] = r.match_rate;
   j["rmse"] = opt(r.rmse);
+  j["sg_recovered"] = r.sg_recovered;
+  j["sg_recovered_matched"] = opt(r.sg_recovered_matched);
+  j["symprec"] = c.o.symprec;
   j["k"] = r.k;
   j["protocol"] = csp_protocol_name(r.protocol);
   j["gt_valid"] = r.truth_valid;
@@ -91,10 +94,11 @@ void run_eval_csp(EvalCspCli& c) {
   j["ltol"] = c.o.matcher.ltol;
   j["angle_tol"] = c.o.matcher.angle_tol;
   if (!c.per_crystal.empty()) {
-    std::string csv = "material_id,truth_valid,valid_predictions,matched,rms\n";
+    std::string csv = "material_id,truth_valid,valid_predictions,matched,rms,truth_spacegroup,prediction_spacegroup\n";
     for (const auto& x : r.crystals)
-      csv += fmt::format("{},{},{},{},{}\n", csv_escape(x.id), int(x.truth_valid), x.valid_predictions,
-                         int(x.matched), x.rms ? fmt::format("{:.6g}", *x.rms) : "");
+      csv += fmt::format("{},{},{},{},{},{},{}\n", csv_escape(x.id), int(x.truth_valid), x.valid_predictions,
+                         int(x.matched), x.rms ? fmt::format("{:.6g}", *x.rms) : "", x.truth_spacegroup,
+                         x.prediction_spacegroup);
     write_file_atomic(c.per_crystal, csv);
   }
   if (c.json) {
@@ -104,6 +108,10 @@ void run_eval_csp(EvalCspCli& c) {
   fmt::print("CSP evaluation ({} protocol), {} ground-truth crystals, k = {}\n", j["protocol"].get<std::string>(), r.n, r.k);
   fmt::print("  match rate  {:.2f} % ({} matched)\n", 100 * r.match_rate, r.matched);
   fmt::print("  RMSE        {}\n", r.rmse ? fmt::format("{:.4f}", *r.rmse) : "n/a (nothing matched)");
+  if (c.o.symprec > 0)
+    fmt::print("  space group recovered {:.2f} % of all, {} of matched (spglib, symprec {})\n", 100 * r.sg_recovered,
+               r.sg_recovered_matched ? fmt::format("{:.2f} %", 100 * *r.sg_recovered_matched) : "n/a",
+               c.o.symprec);
   fmt::print("  valid       ground truth {}/{}, predictions {}/{} ({} unreadable)\n", r.truth_valid, r.n,
              r.predictions_valid, r.predictions, r.predictions_unreadable);
   if (r.crystals_without_prediction) fmt::print("  {} ground-truth crystals had no prediction\n", r.crystals_without_prediction);
@@ -195,11 +203,15 @@ void add_eval_command(CLI::App& app) {
   csp->add_option("--ltol", c->o.matcher.ltol, "StructureMatcher length tolerance")->capture_default_str();
   csp->add_option("--angle-tol", c->o.matcher.angle_tol, "StructureMatcher angle tolerance")->capture_default_str();
   csp->add_option("--threads", c->threads, "threads (0: all cores)")->capture_default_str();
+  csp->add_option("--symprec", c->o.symprec, "spglib tolerance (Å) of the space-group recovery; 0 skips it")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   csp->add_flag("--only-predicted", c->only_predicted,
                 "score only ground-truth crystals that have a prediction (a partial run); default: all");
   csp->add_flag("--json", c->json, "one JSON object");
   csp->add_option("--per-crystal", c->per_crystal,
-                  "also write a CSV: material_id, truth_valid, valid_predictions, matched, rms (the best match's)");
+                  "also write a CSV: material_id, truth_valid, valid_predictions, matched, rms (the best match's), "
+                  "truth_spacegroup, prediction_spacegroup");
   csp->callback([c] { run_eval_csp(*c); });
 
   auto g = std::make_shared<EvalGenCli>();

@@ -23,6 +23,7 @@
 
 #include "chem/composition.h"
 #include "chem/element.h"
+#include "crystal/symmetrize.h"
 #include "crystal/symmetry.h"
 #include "eval/enumerate.h"
 #include "cli/commands.h"
@@ -56,6 +57,8 @@ struct SampleCli {
   double cfg_weight = 1.0;
   double lattice_clip = -1;           // < 0: from the model's training set
   std::string precision = "fp32";
+  double anneal = -1;                 // < 0: the model's default (flow models) or none
+  double refine_symmetry = 0;         // > 0: also write samples_refined.csv at this symprec
   double step_lr = -1;
   uint64_t seed = 0;
   bool quiet = false;
@@ -88,6 +91,7 @@ constexpr SamplerKind kDefaultCspSampler = SamplerKind::kOde;
 constexpr int kDefaultCspSteps = 20;
 constexpr SamplerKind kDefaultGenSampler = SamplerKind::kAncestral;
 constexpr int kDefaultGenSteps = 200;
+constexpr double kDefaultFlowAnneal = 0.0;
 
 // --sampler / --steps as given, or the defaults above; explicit steps of 0
 // mean the model's T.
@@ -96,6 +100,9 @@ std::pair<SamplerKind, int> resolve_sampler(const std::string& name, int steps, 
   if (denovo) return {kDefaultGenSampler, steps ? steps : kDefaultGenSteps};
   return {kDefaultCspSampler, steps ? steps : kDefaultCspSteps};
 }
+
+// Flow models' default anti-annealing (0 until measured; see README).
+double default_anneal(CspModel& model) { return model.flow() ? kDefaultFlowAnneal : 0.0; }
 
 // "10" → {10, 10}; "4-12" → {4, 12}.
 std::pair<int, int> parse_atom_range(const std::string& text) {
@@ -377,6 +384,7 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
   so.spacegroup = c.spacegroup;
   so.cfg_weight = c.cfg_weight;
   so.precision = c.precision;
+  so.anneal = c.anneal >= 0 ? c.anneal : default_anneal(loaded.for_sampling());
   so.lattice_clip = c.lattice_clip >= 0 ? c.lattice_clip : default_lattice_clip(loaded.state.metadata);
   if (guidance.model) so.guidance = &guidance;
   std::vector<CrystalTask> crystal_tasks;
@@ -509,6 +517,26 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
     make_directories(c.out + "/cifs_symmetrized");
     for (const auto& [name, text] : files) write_file_atomic(c.out + "/cifs_symmetrized/" + name, text);
   }
+  // --refine-symmetry: a second file, never the headline samples.csv.
+  nlohmann::json refine_report = nullptr;
+  if (c.refine_symmetry > 0) {
+    Dataset refined = out;
+    std::size_t kept_raw = 0;
+    double max_shift = 0;
+    for (auto& r : refined.records) {
+      const auto sym = symmetrize(r.structure, c.refine_symmetry);
+      if (!sym) {
+        ++kept_raw;
+        continue;
+      }
+      r.structure = sym->structure;
+      r.values[1] = std::to_string(sym->spacegroup);
+      max_shift = std::max(max_shift, sym->max_shift);
+    }
+    write_cdvae_csv(refined, c.out + "/samples_refined.csv");
+    refine_report = {{"file", "samples_refined.csv"}, {"symprec", c.refine_symmetry},
+                     {"kept_raw", kept_raw}, {"max_shift_angstrom", max_shift}};
+  }
   write_file_atomic(c.out + "/samples.extxyz", write_extxyz(out));
   write_cdvae_csv(out, c.out + "/samples.csv");
   const nlohmann::json manifest = {
@@ -534,6 +562,9 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
       {"network_evaluations_per_crystal", report.network_evaluations},
       {"lattice_clip", so.lattice_clip},
       {"precision", so.precision},
+      {"coord_objective", loaded.for_sampling().diffusion_options().coord_objective},
+      {"refine_symmetry", refine_report},
+      {"anneal", so.anneal},
       {"step_lr", so.step_lr >= 0 ? so.step_lr : loaded.for_sampling().diffusion_options().step_lr},
       {"seed", so.seed},
       {"crystals", report.crystals},
@@ -599,6 +630,13 @@ void add_sample_command(CLI::App& app) {
                   "classifier-free guidance weight of --spacegroup and of --target on conditioned columns (0 unconditional, 1 "
                   "conditional, >1 sharper)")
       ->capture_default_str();
+  cmd->add_option("--refine-symmetry", c->refine_symmetry,
+                  "also write samples_refined.csv: each output symmetrised to the space group spglib finds at this "
+                  "tolerance (Å), same cell and atoms (samples.csv stays the raw sampler's)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--anneal", c->anneal,
+                  "flow models: velocity anti-annealing S, v·(1 + S·(1 − τ)) (default: the model's measured best; 0 = "
+                  "plain ODE)");
   cmd->add_option("--precision", c->precision, "network arithmetic: fp32 or bf16")->capture_default_str();
   cmd->add_option("--lattice-clip", c->lattice_clip,
                   "clamp (Å) of the lattice's clean estimate in strided and ODE steps (default: 1.5 times the longest "

@@ -25,6 +25,7 @@ struct TrainCli {
   double holdout = 0.1;
   std::string condition;             // "spacegroup": classifier-free conditioning
   std::string type_diffusion;        // --task gen: ddpm or d3pm (default: the config's)
+  std::string objective;             // coordinates: score or flow (default: the config's)
 };
 
 void run_train_property(TrainCli& c, const std::string& command_line) {
@@ -91,6 +92,13 @@ void run_train(TrainCli& c, const std::string& command_line) {
                   "(absorbing-state discrete diffusion)", ErrorKind::kUsage);
     c.t.net.type_diffusion = c.type_diffusion;
   }
+  if (!c.objective.empty()) {
+    if (c.task == "property") throw Error("--objective is for --task csp or gen", ErrorKind::kUsage);
+    if (c.objective != "score" && c.objective != "flow")
+      throw Error("--objective " + c.objective + ": score (DiffCSP's VE score on the torus) or flow (geodesic flow "
+                  "matching, precise in few steps)", ErrorKind::kUsage);
+    c.t.diffusion.coord_objective = c.objective;
+  }
   if (!c.condition.empty()) {
     // "spacegroup" and / or dataset columns, comma-separated.
     if (c.task == "property") throw Error("--condition is for --task csp or gen", ErrorKind::kUsage);
@@ -147,6 +155,9 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--holdout", c->holdout, "--task property: share of labelled rows held out")->capture_default_str();
   cmd->add_option("--type-diffusion", c->type_diffusion,
                   "--task gen: ddpm (DiffCSP, default) or d3pm (absorbing-state, as MatterGen)");
+  cmd->add_option("--objective", c->objective,
+                  "how coordinates are learned: score (DiffCSP's VE score, default) or flow (geodesic flow matching on "
+                  "the torus, precise in few ODE steps)");
   cmd->add_option("--condition", c->condition,
                   "spacegroup and / or dataset columns (comma-separated): learn p(crystal | labels) and p(crystal) in one "
                   "network (classifier-free guidance)");
@@ -163,6 +174,7 @@ void add_train_command(CLI::App& app) {
     if (!c->t.init.empty()) line += " --init " + c->t.init;
     if (!c->condition.empty()) line += " --condition " + c->condition;
     if (!c->type_diffusion.empty()) line += " --type-diffusion " + c->type_diffusion;
+    if (!c->objective.empty()) line += " --objective " + c->objective;
     for (const auto& col : c->columns) line += " --column " + col;
     (void)cmd;
     run_train(*c, line);

@@ -102,6 +102,7 @@ SpaceGroupInfo analyze_symmetry(const Structure& input, double symprec, double a
   if (!d) {
     // spglib finds no group for badly overlapping atoms; P1 is the honest answer.
     info.number = 1;
+    info.found = false;
     info.international = "P1";
     info.hall = "P 1";
     info.operations.push_back({{{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}}, {0, 0, 0}});

@@ -20,7 +20,11 @@ struct SymmetryOp {
 };
 
 struct SpaceGroupInfo {
-  int number = 0;                   ///< 1..230; 0 when spglib found none
+  int number = 0;                   ///< 1..230 (1 when spglib found none, see `found`)
+  /// False when spglib found no group at this tolerance (atoms overlapping
+  /// within symprec): `number` is then the P1 fallback, where pymatgen's
+  /// SpacegroupAnalyzer raises instead.
+  bool found = true;
   std::string international;        ///< short Hermann–Mauguin symbol, e.g. "Pm-3m"
   std::string hall;
   std::vector<SymmetryOp> operations;  ///< of the input cell

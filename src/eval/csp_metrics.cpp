@@ -36,11 +36,25 @@ bool is_valid(const Structure& s) {
   }
 }
 
+// spglib's space-group number, 0 when it finds none (pymatgen's
+// SpacegroupAnalyzer raises there) or the cell is degenerate.
+int spacegroup_of(const Structure& s, const CspEvalOptions& o) {
+  if (s.species.empty()) return 0;
+  try {
+    const SpaceGroupInfo info = analyze_symmetry(s, o.symprec, o.angle_tolerance);
+    return info.found ? info.number : 0;
+  } catch (const Error&) {
+    return 0;
+  }
+}
+
 CspCrystalResult evaluate_one(const CspTask& task, const CspEvalOptions& o, const StructureMatcher& matcher) {
   CspCrystalResult r;
   r.id = task.id;
   r.truth_valid = is_valid(task.truth);
+  const Structure* scored = nullptr;  // the prediction whose space group is compared
   for (const auto& pred : task.predictions) {
+    if (pred && !scored) scored = &*pred;
     const bool pred_valid = pred && is_valid(*pred);
     r.valid_predictions += pred_valid;
     if (!pred) continue;
@@ -57,7 +71,12 @@ CspCrystalResult evaluate_one(const CspTask& task, const CspEvalOptions& o, cons
     if (m.rms && (!r.rms || *m.rms < *r.rms)) {
       r.matched = true;
       r.rms = m.rms;
+      scored = &*pred;
     }
+  }
+  if (o.symprec > 0) {
+    r.truth_spacegroup = spacegroup_of(task.truth, o);
+    if (scored) r.prediction_spacegroup = spacegroup_of(*scored, o);
   }
   return r;
 }
@@ -88,12 +107,16 @@ CspResult evaluate_csp(const std::vector<CspTask>& tasks, const CspEvalOptions& 
     for (const auto& p : tasks[i].predictions) res.predictions_unreadable += !p;
     res.crystals_without_prediction += tasks[i].predictions.empty();
     res.k = std::max(res.k, static_cast<int>(tasks[i].predictions.size()));
+    res.spacegroup_recovered += c.spacegroup_recovered();
     if (c.matched) {
       ++res.matched;
       rms_sum += *c.rms;
+      res.spacegroup_recovered_matched += c.spacegroup_recovered();
     }
   }
   res.match_rate = res.n ? double(res.matched) / double(res.n) : 0.0;
+  res.sg_recovered = res.n ? double(res.spacegroup_recovered) / double(res.n) : 0.0;
+  if (res.matched) res.sg_recovered_matched = double(res.spacegroup_recovered_matched) / double(res.matched);
   if (res.matched) res.rmse = rms_sum / double(res.matched);
   return res;
 }

@@ -11,7 +11,7 @@ nlohmann::json DiffusionOptions::to_json() const {
   return {{"steps", steps},           {"sigma_begin", sigma_begin}, {"sigma_end", sigma_end},
           {"cost_lattice", cost_lattice}, {"cost_coord", cost_coord}, {"cost_type", cost_type}, {"step_lr", step_lr},
           {"cost_type_d3pm", cost_type_d3pm}, {"d3pm_lambda", d3pm_lambda},
-          {"condition_drop", condition_drop}};
+          {"condition_drop", condition_drop}, {"coord_objective", coord_objective}};
 }
 
 DiffusionOptions DiffusionOptions::from_json(const nlohmann::json& j) {
@@ -26,6 +26,9 @@ DiffusionOptions DiffusionOptions::from_json(const nlohmann::json& j) {
   o.condition_drop = j.value("condition_drop", o.condition_drop);
   o.cost_type_d3pm = j.value("cost_type_d3pm", o.cost_type_d3pm);
   o.d3pm_lambda = j.value("d3pm_lambda", o.d3pm_lambda);
+  o.coord_objective = j.value("coord_objective", o.coord_objective);
+  if (o.coord_objective != "score" && o.coord_objective != "flow")
+    throw Error("diffusion option coord_objective '" + o.coord_objective + "': score or flow");
   if (o.steps < 1 || !(o.sigma_begin > 0) || !(o.sigma_end > o.sigma_begin) || !(o.condition_drop >= 0) ||
       o.condition_drop > 1)
     throw Error("diffusion options out of range: " + j.dump());
@@ -38,6 +41,7 @@ CspModel::CspModel(const CspNetOptions& n, const DiffusionOptions& d)
       net_(n),
       lattice_(d.steps),
       coords_(d.steps, d.sigma_begin, d.sigma_end),
+      flow_(d.steps),
       types_(d.steps),
       d3pm_(d.steps, n.vocab) {}
 
@@ -66,10 +70,15 @@ LossParts CspModel::loss(const CrystalBatch& batch, torch::Generator& gen) {
   // One time per crystal, shared by lattice and coordinates (uniform on 1..T).
   auto t = torch::randint(1, diffusion_options_.steps + 1, {b}, gen, torch::TensorOptions(torch::kInt64)).to(dev);
   auto eps_l = torch::randn({b, 3, 3}, gen, batch.lattice.options().device(torch::kCPU)).to(dev);
-  auto eps_x = torch::randn({batch.total_atoms(), 3}, gen, batch.frac.options().device(torch::kCPU)).to(dev);
+  // Coordinate noise: standard normal for the VE process, uniform on the
+  // torus for flow matching (drawn in the same place of the random stream).
+  auto cpu_float = batch.frac.options().device(torch::kCPU);
+  auto noise_x = (flow() ? torch::rand({batch.total_atoms(), 3}, gen, cpu_float)
+                         : torch::randn({batch.total_atoms(), 3}, gen, cpu_float)).to(dev);
   auto lt = lattice_.noise(batch.lattice, t, eps_l);
   auto t_atom = t.index_select(0, batch.crystal_of_atom);
-  auto [xt, target] = coords_.noise_and_target(batch.frac, t_atom, eps_x);
+  auto [xt, target] = flow() ? flow_.noise_and_target(batch.frac, t_atom, noise_x, batch.crystal_of_atom, b)
+                             : coords_.noise_and_target(batch.frac, t_atom, noise_x);
   const EdgeIndex edges = EdgeIndex::fully_connected(batch.counts, dev, dense_edges_);
   torch::Tensor atoms = batch.atom_types, eps_a, x0_state, xt_state;
   if (d3pm()) {

@@ -5,7 +5,8 @@
 /// crystal, MSE of the predicted lattice noise plus MSE of the predicted
 /// normalised coordinate score (plus cost_type × MSE of the type noise).
 /// A CSP model (types given) and a generation model (types diffused) differ
-/// only in `CspNetOptions::diffuse_types`; a generation model diffuses types
+/// only in `CspNetOptions::diffuse_types`; with `coord_objective` "flow"
+/// the coordinate term is flow matching's velocity MSE instead; a generation model diffuses types
 /// either as DiffCSP's one-hot DDPM or as absorbing-state D3PM
 /// (`CspNetOptions::type_diffusion`).
 #pragma once
@@ -14,6 +15,7 @@
 
 #include "data/crystal_batch.h"
 #include "diffusion/lattice_ddpm.h"
+#include "diffusion/torus_flow.h"
 #include "diffusion/torus_ve.h"
 #include "diffusion/type_d3pm.h"
 #include "diffusion/type_ddpm.h"
@@ -40,6 +42,13 @@ struct DiffusionOptions {
   /// replaced by the "no condition" token, so that one network also learns
   /// the unconditional model classifier-free guidance needs (Ho & Salimans).
   double condition_drop = 0.1;
+  /// How the fractional coordinates are learned: "score" (DiffCSP's VE
+  /// process on the torus, torus_ve.h: the network predicts the normalised
+  /// score) or "flow" (geodesic flow matching, torus_flow.h: the network
+  /// predicts the velocity; precise in few ODE steps). The lattice and the
+  /// types keep their processes either way.
+  std::string coord_objective = "score";
+  bool flow() const { return coord_objective == "flow"; }
 
   nlohmann::json to_json() const;
   static DiffusionOptions from_json(const nlohmann::json& j);
@@ -73,6 +82,8 @@ class CspModel {
   const DiffusionOptions& diffusion_options() const { return diffusion_options_; }
   const LatticeDdpm& lattice_process() const { return lattice_; }
   const TorusVe& coord_process() const { return coords_; }
+  const TorusFlow& coord_flow() const { return flow_; }
+  bool flow() const { return diffusion_options_.flow(); }
   const TypeDdpm& type_process() const { return types_; }
   const TypeD3pm& type_d3pm() const { return d3pm_; }
   bool d3pm() const { return net_options_.d3pm(); }
@@ -87,6 +98,7 @@ class CspModel {
   CspNet net_;
   LatticeDdpm lattice_;
   TorusVe coords_;
+  TorusFlow flow_;
   TypeDdpm types_;
   TypeD3pm d3pm_;
   bool dense_edges_ = true;

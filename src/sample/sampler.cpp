@@ -190,7 +190,7 @@ DenoiserOutput conditioned_denoise(CspModel& model, const Conditioning& c, const
 BatchResult run_batch(CspModel& model, const CrystalBatch& b, const TypeState& ts, const std::vector<int>& grid,
                       SamplerKind kind, double step_lr, torch::Generator& gen, const torch::Device& dev,
                       const PropertyGuidance* guidance, const Conditioning& conditioning, double lattice_clip,
-                      CspModel* half, const std::function<void(double)>& step_done) {
+                      double anneal, CspModel* half, const std::function<void(double)>& step_done) {
   const int64_t nb = b.num_crystals(), na = b.total_atoms();
   const int T = model.diffusion_options().steps;
   auto randn = [&](std::vector<int64_t> shape) {
@@ -212,6 +212,16 @@ BatchResult run_batch(CspModel& model, const CrystalBatch& b, const TypeState& t
   const EdgeIndex edges = EdgeIndex::fully_connected(b.counts, dev);
   const auto& lat = model.lattice_process();
   const auto& crd = model.coord_process();
+  const auto& flw = model.coord_flow();
+  const bool flow = model.flow();
+  // The coordinates' deterministic step: dx per unit of the process's
+  // clock (σ for the VE ODE, τ for the flow), and the step along it.
+  auto coord_slope = [&](const torch::Tensor& pred, int t) {
+    return flow ? flw.slope(pred, t, anneal) : crd.ode_slope(pred, t);
+  };
+  auto coord_step = [&](const torch::Tensor& x, const torch::Tensor& slope, int t, int s) {
+    return flow ? flw.step_with_slope(x, slope, t, s) : crd.step_with_slope(x, slope, t, s);
+  };
   const auto& typ = model.type_process();
   const bool projecting = ts.active && ts.constraints->needs_projection();
   const double clip = lattice_clip;
@@ -245,8 +255,8 @@ BatchResult run_batch(CspModel& model, const CrystalBatch& b, const TypeState& t
     // whatever the sampler; Heun's second evaluation sees the new states.
     if (d3pm_types) state = ts.d3pm_step(d3pm, pred.types, state, b.atom_types, t, s, project, gen);
     if (kind == SamplerKind::kHeun) {
-      auto slope_x = crd.ode_slope(pred.coords, t);
-      auto x_euler = crd.step_with_slope(x, slope_x, t, s);
+      auto slope_x = coord_slope(pred.coords, t);
+      auto x_euler = coord_step(x, slope_x, t, s);
       auto l_euler = lat.step_ddim(l, pred.lattice, t, s, clip);
       auto a_euler = ddpm_types ? typ.step_ddim(a_in, a0, t, s) : torch::Tensor();
       if (s == 0) {  // the last step stays first-order (σ_0 = 0 is outside the network's range)
@@ -264,20 +274,22 @@ BatchResult run_batch(CspModel& model, const CrystalBatch& b, const TypeState& t
       auto pred_s = denoise(times_s, a_in_s, x_euler, l_euler, s);
       // Slopes are tangent vectors of the torus: they average as they are,
       // whatever image of the Euler point the network saw.
-      x = crd.step_with_slope(x, 0.5 * (slope_x + crd.ode_slope(pred_s.coords, s)), t, s);
+      x = coord_step(x, 0.5 * (slope_x + coord_slope(pred_s.coords, s)), t, s);
       l = lat.step_ddim(l, 0.5 * (pred.lattice + pred_s.lattice), t, s, clip);
       if (ddpm_types) {  // Heun in the clean-type parametrisation
         a0 = 0.5 * (a0 + ts.clean(typ, a_in_s, pred_s.types, s, project));
         a = typ.step_ddim(a_in, a0, t, s);
       }
     } else if (kind == SamplerKind::kOde) {
-      x = crd.step_ode(x, pred.coords, t, s);
+      x = coord_step(x, coord_slope(pred.coords, t), t, s);
       l = lat.step_ddim(l, pred.lattice, t, s, clip);
       if (ddpm_types) a = typ.step_ddim(a_in, a0, t, s);
     } else {
       auto zx = s > 0 ? randn({na, 3}) : torch::zeros({na, 3}, x.options());
       auto zl = s > 0 ? randn({nb, 3, 3}) : torch::zeros({nb, 3, 3}, l.options());
-      x = crd.step_predictor(x, pred.coords, t, s, zx);
+      // A flow model's coordinates have no stochastic step: they take the
+      // Euler step while lattice and types take the ancestral one.
+      x = flow ? coord_step(x, coord_slope(pred.coords, t), t, s) : crd.step_predictor(x, pred.coords, t, s, zx);
       l = lat.step_ancestral(l, pred.lattice, t, s, zl, clip);
       if (ddpm_types) a = typ.step_ancestral(a_in, a0, t, s, s > 0 ? randn({na, vocab}) : torch::Tensor());
     }
@@ -361,6 +373,10 @@ std::vector<Structure> sample_crystals(CspModel& model, const std::vector<Crysta
     if (model.d3pm())
       throw Error("property guidance needs a generation model with DDPM type diffusion (this one uses D3PM)",
                   ErrorKind::kUsage);
+    if (model.flow())
+      throw Error("property guidance (--guide) needs a score model; this one learned its coordinates by flow matching "
+                  "(use a property-conditioned model with --target instead)",
+                  ErrorKind::kUsage);
     if (!o.guidance->model) throw Error("guidance without a property model", ErrorKind::kUsage);
     if (o.guidance->model->options().steps != T)
       throw Error("the property model was trained for T = " + std::to_string(o.guidance->model->options().steps) +
@@ -371,6 +387,15 @@ std::vector<Structure> sample_crystals(CspModel& model, const std::vector<Crysta
     o.guidance->model->to(dev);
     o.guidance->model->train(false);
   }
+  if (model.flow() && o.kind == SamplerKind::kPc)
+    throw Error("the pc sampler's Langevin corrector needs a score model; this model learned its coordinates by flow "
+                "matching: use --sampler ode, heun or ancestral",
+                ErrorKind::kUsage);
+  if (!std::isfinite(o.anneal) || o.anneal < 0)
+    throw Error("--anneal must be a finite number >= 0", ErrorKind::kUsage);
+  if (o.anneal != 0 && !model.flow())
+    throw Error("--anneal scales a flow model's velocity; this model learned a score (train with --objective flow)",
+                ErrorKind::kUsage);
   if (o.precision != "fp32" && o.precision != "bf16")
     throw Error("--precision " + o.precision + ": fp32 or bf16", ErrorKind::kUsage);
   // bfloat16 copy of the network (the float32 one stays for guidance and the caller).
@@ -452,7 +477,7 @@ std::vector<Structure> sample_crystals(CspModel& model, const std::vector<Crysta
       if (progress)
         step_done = [&](double share) { progress(done + share * ids.size(), tasks.size()); };
       const BatchResult r = run_batch(model, b, ts, grid, o.kind, step_lr, gen, dev, o.guidance, conditioning,
-                                      o.lattice_clip, half ? &*half : nullptr, step_done);
+                                      o.lattice_clip, o.anneal, half ? &*half : nullptr, step_done);
       const auto bad = bad_crystals(r.frac, r.lattice, b);
       auto structures = batch_to_structures(r.types, r.frac.nan_to_num(0.0), r.lattice.nan_to_num(0.0), b.counts);
       for (std::size_t k = 0; k < ids.size(); ++k) {

@@ -12,6 +12,9 @@
 ///    in σ on the torus), deterministic given the starting noise;
 ///  - heun: the same ODE with Heun's second-order steps (2 evaluations per
 ///    step, 1 for the last step to t = 0), for few-step sampling.
+/// A flow-matching model (DiffusionOptions::coord_objective "flow") moves
+/// its coordinates by Euler (ode, ancestral) or Heun steps of its velocity;
+/// pc's corrector needs a score and is refused.
 /// `steps` below T strides the time grid evenly (T → 0). Crystals whose
 /// result is not finite or has a degenerate cell are re-sampled with fresh
 /// noise (reported), never returned as NaN.
@@ -70,6 +73,9 @@ struct SampleOptions {
   /// sampler's state and its updates stay float32; faster on CPUs with
   /// AVX512-BF16 and on GPUs, see the README for its effect on the metrics).
   std::string precision = "fp32";
+  /// Flow models: velocity anti-annealing S ≥ 0 (see torus_flow.h; 0 = the
+  /// plain ODE). Refused for score models.
+  double anneal = 0;
 };
 
 struct SampleReport {

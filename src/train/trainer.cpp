@@ -330,6 +330,11 @@ TrainSummary train_model(const TrainOptions& o) {
       throw Error(ckpt_path + ": checkpoint was trained with network " + loaded.model->net_options().to_json().dump() +
                       ", not " + net_options.to_json().dump() + " (pass the same --config, --condition and data)",
                   ErrorKind::kUsage);
+    if (loaded.model->diffusion_options().coord_objective != o.diffusion.coord_objective)
+      throw Error(ckpt_path + ": checkpoint learned its coordinates by '" +
+                      loaded.model->diffusion_options().coord_objective + "', not '" + o.diffusion.coord_objective +
+                      "' (pass the same --objective)",
+                  ErrorKind::kUsage);
     copy_parameters(*loaded.model, model);
     if (loaded.ema) copy_parameters(*loaded.ema, ema);
     load_optimizer_state(ckpt_path, opt);
