@@ -2,15 +2,14 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <atomic>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "chem/element.h"
 #include "cli/commands.h"
 #include "crystal/symmetry.h"
 #include "io/formats.h"
+#include "util/parallel.h"
 
 namespace xtaldiff::cli {
 namespace {
@@ -29,15 +28,7 @@ struct StructureInfo {
 // Space groups of every record, spread over the cores (spglib dominates).
 std::vector<SpaceGroupInfo> space_groups(const Dataset& d, double symprec) {
   std::vector<SpaceGroupInfo> out(d.size());
-  std::atomic<std::size_t> next{0};
-  auto work = [&] {
-    for (std::size_t i; (i = next.fetch_add(1)) < d.size();) out[i] = analyze_symmetry(d.records[i].structure, symprec);
-  };
-  const unsigned nt = std::max(1u, std::thread::hardware_concurrency());
-  std::vector<std::thread> pool;
-  for (unsigned t = 1; t < nt && d.size() > 32; ++t) pool.emplace_back(work);
-  work();
-  for (auto& t : pool) t.join();
+  parallel_for(d.size(), 0, [&](std::size_t i) { out[i] = analyze_symmetry(d.records[i].structure, symprec); }, 16);
   return out;
 }
 

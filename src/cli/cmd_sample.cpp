@@ -83,7 +83,7 @@ double default_lattice_clip(const nlohmann::json& metadata) {
 }
 
 // The default sampler ("auto"): the fastest setting that stays within one
-// point of the best quality measured on the shipped models (README, "Quality
+// point of the best quality measured on the shipped models (docs/RESULTS.md, "Quality
 // against network evaluations"): for CSP the match rate on the full Perov-5
 // test set, for de novo generation the structural and compositional
 // validity on Perov-5 (500 samples against 600 at 1000 steps).
@@ -101,7 +101,7 @@ std::pair<SamplerKind, int> resolve_sampler(const std::string& name, int steps, 
   return {kDefaultCspSampler, steps ? steps : kDefaultCspSteps};
 }
 
-// Flow models' default anti-annealing (0 until measured; see README).
+// Flow models' default anti-annealing (0 until measured; see docs/RESULTS.md).
 double default_anneal(CspModel& model) { return model.flow() ? kDefaultFlowAnneal : 0.0; }
 
 // "10" → {10, 10}; "4-12" → {4, 12}.

@@ -1,11 +1,10 @@
 #include "eval/csp_metrics.h"
 
 #include <algorithm>
-#include <atomic>
-#include <thread>
 
 #include "eval/validity.h"
 #include "util/error.h"
+#include "util/parallel.h"
 
 namespace xtaldiff {
 
@@ -89,15 +88,7 @@ CspResult evaluate_csp(const std::vector<CspTask>& tasks, const CspEvalOptions& 
   res.n = tasks.size();
   res.crystals.resize(tasks.size());
   const StructureMatcher matcher(o.matcher);
-  std::atomic<std::size_t> next{0};
-  auto work = [&] {
-    for (std::size_t i; (i = next.fetch_add(1)) < tasks.size();) res.crystals[i] = evaluate_one(tasks[i], o, matcher);
-  };
-  const unsigned nt = o.threads > 0 ? static_cast<unsigned>(o.threads) : std::max(1u, std::thread::hardware_concurrency());
-  std::vector<std::thread> pool;
-  for (unsigned t = 1; t < nt && tasks.size() > 16; ++t) pool.emplace_back(work);
-  work();
-  for (auto& t : pool) t.join();
+  parallel_for(tasks.size(), o.threads, [&](std::size_t i) { res.crystals[i] = evaluate_one(tasks[i], o, matcher); }, 8);
   double rms_sum = 0;
   for (std::size_t i = 0; i < tasks.size(); ++i) {
     const auto& c = res.crystals[i];

@@ -1,18 +1,17 @@
 #include "eval/gen_metrics.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <map>
 #include <numeric>
 #include <random>
 #include <set>
-#include <thread>
 
 #include "eval/fingerprints.h"
 #include "eval/structure_matcher.h"
 #include "eval/validity.h"
 #include "util/error.h"
+#include "util/parallel.h"
 
 namespace xtaldiff {
 
@@ -45,19 +44,6 @@ namespace {
 struct Fingerprints {
   std::vector<std::vector<double>> structure, composition;  // empty vector: none (failed)
 };
-
-template <class F>
-void parallel_for(std::size_t n, int threads, F&& f) {
-  std::atomic<std::size_t> next{0};
-  auto work = [&] {
-    for (std::size_t i; (i = next.fetch_add(1)) < n;) f(i);
-  };
-  const unsigned nt = threads > 0 ? unsigned(threads) : std::max(1u, std::thread::hardware_concurrency());
-  std::vector<std::thread> pool;
-  for (unsigned t = 1; t < nt && n > 8; ++t) pool.emplace_back(work);
-  work();
-  for (auto& t : pool) t.join();
-}
 
 // CDVAE fingerprints every constructed crystal; one whose CrystalNN fails
 // has none and is left out of the distance matrices (but still counts in

@@ -3,29 +3,21 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
-#include <exception>
 #include <mutex>
-#include <thread>
 
 #include "io/cif.h"
 #include "io/csv.h"
 #include "util/error.h"
 #include "util/file_io.h"
 #include "util/strings.h"
+#include "util/parallel.h"
 
 namespace xtaldiff {
 namespace {
 
 // Columns that pandas wrote as its row index: not properties.
 bool is_index_column(const std::string& name) { return name.empty() || name == "Unnamed: 0"; }
-
-int thread_count(int requested, std::size_t work) {
-  int t = requested > 0 ? requested : static_cast<int>(std::thread::hardware_concurrency());
-  t = std::max(1, t);
-  return static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(t), std::max<std::size_t>(1, work / 64)));
-}
 
 }  // namespace
 
@@ -79,46 +71,23 @@ Dataset parse_cdvae_text(const std::string& path, const std::string& text, int t
     for (long c : prop_cols) rec.values.push_back(row.fields[c]);
   }
   // CIF parsing dominates; records are independent, so split them over threads.
-  std::atomic<std::size_t> next{0};
-  std::atomic<bool> failed{false};
-  std::exception_ptr first_error;
-  std::size_t first_error_record = nrec;
+  // With keep_going a bad record is noted and skipped; otherwise the
+  // lowest bad record's error ends the read (parallel_for rethrows it).
   std::mutex error_mutex;
-  auto worker = [&] {
-    for (;;) {
-      const std::size_t r = next.fetch_add(1);
-      if (r >= nrec || failed.load()) return;
-      const CsvRecord& row = rows[r + 1];
-      try {
-        const std::string src = path + " record " + std::to_string(r + 1) + " (material_id " + data.records[r].id + ")";
-        data.records[r].structure = read_cif_single(row.fields[cif_col], src, cif, row.field_lines[cif_col]);
-      } catch (const Error& e) {
-        std::lock_guard<std::mutex> lock(error_mutex);
-        if (keep_going) {
+  parallel_for(
+      nrec, threads,
+      [&](std::size_t r) {
+        const CsvRecord& row = rows[r + 1];
+        try {
+          const std::string src = path + " record " + std::to_string(r + 1) + " (material_id " + data.records[r].id + ")";
+          data.records[r].structure = read_cif_single(row.fields[cif_col], src, cif, row.field_lines[cif_col]);
+        } catch (const Error& e) {
+          if (!keep_going) throw;
+          std::lock_guard<std::mutex> lock(error_mutex);
           data.errors.emplace_back(r, e.what());
-          continue;
         }
-        if (r < first_error_record) {
-          first_error_record = r;
-          first_error = std::current_exception();
-        }
-        failed = true;
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(error_mutex);
-        if (r < first_error_record) {
-          first_error_record = r;
-          first_error = std::current_exception();
-        }
-        failed = true;
-      }
-    }
-  };
-  const int nt = thread_count(threads, nrec);
-  std::vector<std::thread> pool;
-  for (int t = 1; t < nt; ++t) pool.emplace_back(worker);
-  worker();
-  for (auto& t : pool) t.join();
-  if (first_error) std::rethrow_exception(first_error);
+      },
+      64);
   std::sort(data.errors.begin(), data.errors.end());
   return data;
 }

@@ -1,0 +1,51 @@
+#include "util/parallel.h"
+
+#include <algorithm>
+#include <atomic>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace xtaldiff {
+
+int thread_count(int requested, std::size_t items, std::size_t min_per_thread) {
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int wanted = requested > 0 ? requested : cores;
+  const std::size_t by_work = std::max<std::size_t>(1, items / std::max<std::size_t>(1, min_per_thread));
+  return static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(wanted), by_work));
+}
+
+void parallel_for(std::size_t n, int threads, const std::function<void(std::size_t)>& body,
+                  std::size_t min_per_thread) {
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex error_mutex;
+  std::exception_ptr first_error;
+  std::size_t first_error_item = n;
+  auto worker = [&] {
+    for (;;) {
+      if (failed.load()) return;
+      const std::size_t i = next.fetch_add(1);
+      if (i >= n) return;
+      try {
+        body(i);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (i < first_error_item) {
+          first_error_item = i;
+          first_error = std::current_exception();
+        }
+        failed = true;
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  const int nt = thread_count(threads, n, min_per_thread);
+  for (int t = 1; t < nt; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  if (first_error) std::rethrow_exception(first_error);
+}
+
+}  // namespace xtaldiff

@@ -1,0 +1,24 @@
+/// @file
+/// The one thread pool of the toolkit: `parallel_for` runs independent
+/// items over the cores and hands a worker's exception to the caller
+/// (a throw inside a bare std::thread would end the process).
+#pragma once
+
+#include <cstddef>
+#include <functional>
+
+namespace xtaldiff {
+
+/// Threads for `requested` (0 or less: every core), at most one per
+/// `min_per_thread` items and at least 1.
+int thread_count(int requested, std::size_t items, std::size_t min_per_thread = 1);
+
+/// Calls body(i) for every i in [0, n) on `threads` threads (see
+/// thread_count), the calling thread included. Items are handed out one at
+/// a time in increasing order. When a body throws, no further item starts,
+/// the items in flight finish, and the exception of the lowest failing item
+/// is rethrown here: the same error whatever the thread count.
+void parallel_for(std::size_t n, int threads, const std::function<void(std::size_t)>& body,
+                  std::size_t min_per_thread = 1);
+
+}  // namespace xtaldiff
