@@ -406,6 +406,10 @@ TEST(Cli, TrainsAFlowMatchingCspModelAndRefinesItsOutputs) {
   ASSERT_EQ(raw.size(), 4u);
   ASSERT_EQ(refined.size(), 4u);
   for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(raw.records[i].structure.species, refined.records[i].structure.species);
+  // Without --anneal a flow model samples with the measured default, 10.
+  r = run("sample --model " + (t / "f.xtd") + " --formula SrTiO3 --steps 4 --threads 1 -q --out " + (t / "d"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(nlohmann::json::parse(xtaldiff::read_file(t / "d/manifest.json"))["anneal"], 10.0);
   // Both files score, separately.
   r = run("eval csp --json --only-predicted --pred " + (t / "o/samples_refined.csv") + " --gt " +
           data("datasets/perov_5/test.csv.gz"));

@@ -161,14 +161,24 @@ TEST(TorusFlow, PathAndVelocityTargetByHand) {
   EXPECT_LT(t_single.abs().max().item<double>(), 1e-12);
 }
 
-TEST(TorusFlow, AntiAnnealingScalesTheVelocityTowardsTheData) {
+TEST(TorusFlow, AntiAnnealingScalesTheVelocityButNeverPassesTheCleanEstimate) {
   const TorusFlow flow(1000);
+  // 1 + S·(1 − τ): no change at τ = 1, 2.5 at τ = ½ for S = 3 ...
+  EXPECT_DOUBLE_EQ(flow.anneal_factor(1000, 1000, 950, 3.0), 1.0);
+  EXPECT_DOUBLE_EQ(flow.anneal_factor(500, 500, 450, 3.0), 2.5);
+  EXPECT_DOUBLE_EQ(flow.anneal_factor(500, 500, 450, 0.0), 1.0);
+  // ... capped at τ_from / (τ_from − τ_to): from 500 to 300 at most 2.5,
+  // from 100 to 50 at most 2, and the last step (to 0) lands on x − τ·v̂.
+  EXPECT_DOUBLE_EQ(flow.anneal_factor(500, 500, 300, 10.0), 2.5);
+  EXPECT_DOUBLE_EQ(flow.anneal_factor(100, 100, 50, 10.0), 2.0);
+  EXPECT_DOUBLE_EQ(flow.anneal_factor(50, 50, 0, 10.0), 1.0);
   auto pred = torch::tensor({{std::sqrt(12.0), 0.0, -std::sqrt(12.0)}}, torch::kFloat64);
-  // 1 + S·(1 − τ): no change at τ = 1, ×(1 + S) at τ → 0.
-  EXPECT_NEAR(flow.slope(pred, 1000, 3.0)[0][0].item<double>(), 1.0, 1e-12);
-  EXPECT_NEAR(flow.slope(pred, 500, 3.0)[0][0].item<double>(), 2.5, 1e-12);
-  EXPECT_NEAR(flow.slope(pred, 0, 3.0)[0][2].item<double>(), -4.0, 1e-12);
-  EXPECT_NEAR(flow.slope(pred, 500, 0.0)[0][0].item<double>(), 1.0, 1e-12);
+  EXPECT_NEAR(flow.slope(pred, 2.5)[0][0].item<double>(), 2.5, 1e-12);
+  EXPECT_NEAR(flow.slope(pred)[0][2].item<double>(), -1.0, 1e-12);
+  auto x = torch::tensor({{0.3, 0.5, 0.7}}, torch::kFloat64);
+  auto last = flow.step(x, pred, 50, 0, 10.0);  // x − 0.05·v̂
+  EXPECT_NEAR(last[0][0].item<double>(), 0.25, 1e-12);
+  EXPECT_NEAR(last[0][2].item<double>(), 0.75, 1e-12);
 }
 
 TEST(TorusFlow, CentredPathEndsAtTheNoiseUpToOneTranslation) {

@@ -97,7 +97,9 @@ void run_model(const ModelCli& c) {
     const auto& net = j["network"];
     fmt::print("  network: hidden {}, {} layers, {} frequencies, {} parameters\n", net["hidden"].get<int>(),
                net["layers"].get<int>(), net["num_freqs"].get<int>(), j["parameters"].get<int64_t>());
-    fmt::print("  diffusion: T = {}{}{}\n", j["diffusion"]["steps"].get<int>(),
+    fmt::print("  diffusion: T = {}, coordinates by {}{}{}\n", j["diffusion"]["steps"].get<int>(),
+               j["diffusion"].value("coord_objective", "score") == "flow" ? "flow matching (velocity)"
+                                                                         : "VE score (DiffCSP)",
                j["type_diffusion"].is_null() ? "" : ", atom types by " + j["type_diffusion"].get<std::string>(),
                j["spacegroup_conditioning"].get<bool>() ? ", space-group conditioned (--spacegroup)" : "");
     for (const auto& p : j["property_conditioning"])

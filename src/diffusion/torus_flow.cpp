@@ -1,5 +1,7 @@
 #include "diffusion/torus_flow.h"
 
+#include <algorithm>
+
 namespace xtaldiff {
 
 namespace {
@@ -25,9 +27,13 @@ std::pair<torch::Tensor, torch::Tensor> TorusFlow::noise_and_target(const torch:
   return {frac_mod1(x0 + tau * velocity), velocity * kVelocityScale};
 }
 
-torch::Tensor TorusFlow::slope(const torch::Tensor& pred, int t, double anneal) const {
-  const double tau = double(t) / steps_;
-  return pred * ((1.0 + anneal * (1.0 - tau)) / kVelocityScale);
+double TorusFlow::anneal_factor(int t, int from, int to, double anneal) const {
+  const double factor = 1.0 + anneal * (1.0 - double(t) / steps_);
+  return from > to ? std::min(factor, double(from) / double(from - to)) : factor;
+}
+
+torch::Tensor TorusFlow::slope(const torch::Tensor& pred, double factor) const {
+  return pred * (factor / kVelocityScale);
 }
 
 torch::Tensor TorusFlow::step_with_slope(const torch::Tensor& x, const torch::Tensor& slope, int t, int s) const {
@@ -35,7 +41,7 @@ torch::Tensor TorusFlow::step_with_slope(const torch::Tensor& x, const torch::Te
 }
 
 torch::Tensor TorusFlow::step(const torch::Tensor& x, const torch::Tensor& pred, int t, int s, double anneal) const {
-  return step_with_slope(x, slope(pred, t, anneal), t, s);
+  return step_with_slope(x, slope(pred, anneal_factor(t, t, s, anneal)), t, s);
 }
 
 }  // namespace xtaldiff

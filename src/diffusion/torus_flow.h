@@ -17,7 +17,10 @@
 /// lands on the clean estimate. `anneal` S multiplies the velocity by
 /// 1 + S·(1 − τ) (FlowMM's inference "anti-annealing": steps grow as the
 /// sample nears the data, pulling atoms onto the sites the network points
-/// at instead of stopping short of them).
+/// at instead of stopping short of them), capped so that no step goes past
+/// the clean estimate x − τ·v̂ (FlowMM integrates 500+ small steps, where
+/// the cap never binds; in 20 steps the uncapped factor would overshoot the
+/// sites by up to 1 + S at the last step).
 #pragma once
 
 #include "ml/torch_pch.h"
@@ -38,11 +41,14 @@ class TorusFlow {
                                                            const torch::Tensor& x1,
                                                            const torch::Tensor& crystal_of_atom,
                                                            int64_t num_crystals) const;
-  /// dx/dτ at time t from the network output, with anti-annealing S.
-  torch::Tensor slope(const torch::Tensor& pred, int t, double anneal = 0) const;
+  /// Velocity multiplier at time t within the step from → to:
+  /// min(1 + S·(1 − τ_t), τ_from / (τ_from − τ_to)).
+  double anneal_factor(int t, int from, int to, double anneal) const;
+  /// dx/dτ from the network output, times `factor`.
+  torch::Tensor slope(const torch::Tensor& pred, double factor = 1) const;
   /// x + (τ_s − τ_t)·slope, wrapped into [0, 1).
   torch::Tensor step_with_slope(const torch::Tensor& x, const torch::Tensor& slope, int t, int s) const;
-  /// One Euler step t → s.
+  /// One Euler step t → s (anti-annealed by S).
   torch::Tensor step(const torch::Tensor& x, const torch::Tensor& pred, int t, int s, double anneal = 0) const;
 
  private:

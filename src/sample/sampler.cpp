@@ -216,8 +216,9 @@ BatchResult run_batch(CspModel& model, const CrystalBatch& b, const TypeState& t
   const bool flow = model.flow();
   // The coordinates' deterministic step: dx per unit of the process's
   // clock (σ for the VE ODE, τ for the flow), and the step along it.
-  auto coord_slope = [&](const torch::Tensor& pred, int t) {
-    return flow ? flw.slope(pred, t, anneal) : crd.ode_slope(pred, t);
+  // `t` is where the network was evaluated, within the step from → to.
+  auto coord_slope = [&](const torch::Tensor& pred, int t, int from, int to) {
+    return flow ? flw.slope(pred, flw.anneal_factor(t, from, to, anneal)) : crd.ode_slope(pred, t);
   };
   auto coord_step = [&](const torch::Tensor& x, const torch::Tensor& slope, int t, int s) {
     return flow ? flw.step_with_slope(x, slope, t, s) : crd.step_with_slope(x, slope, t, s);
@@ -255,7 +256,7 @@ BatchResult run_batch(CspModel& model, const CrystalBatch& b, const TypeState& t
     // whatever the sampler; Heun's second evaluation sees the new states.
     if (d3pm_types) state = ts.d3pm_step(d3pm, pred.types, state, b.atom_types, t, s, project, gen);
     if (kind == SamplerKind::kHeun) {
-      auto slope_x = coord_slope(pred.coords, t);
+      auto slope_x = coord_slope(pred.coords, t, t, s);
       auto x_euler = coord_step(x, slope_x, t, s);
       auto l_euler = lat.step_ddim(l, pred.lattice, t, s, clip);
       auto a_euler = ddpm_types ? typ.step_ddim(a_in, a0, t, s) : torch::Tensor();
@@ -274,14 +275,14 @@ BatchResult run_batch(CspModel& model, const CrystalBatch& b, const TypeState& t
       auto pred_s = denoise(times_s, a_in_s, x_euler, l_euler, s);
       // Slopes are tangent vectors of the torus: they average as they are,
       // whatever image of the Euler point the network saw.
-      x = coord_step(x, 0.5 * (slope_x + coord_slope(pred_s.coords, s)), t, s);
+      x = coord_step(x, 0.5 * (slope_x + coord_slope(pred_s.coords, s, t, s)), t, s);
       l = lat.step_ddim(l, 0.5 * (pred.lattice + pred_s.lattice), t, s, clip);
       if (ddpm_types) {  // Heun in the clean-type parametrisation
         a0 = 0.5 * (a0 + ts.clean(typ, a_in_s, pred_s.types, s, project));
         a = typ.step_ddim(a_in, a0, t, s);
       }
     } else if (kind == SamplerKind::kOde) {
-      x = coord_step(x, coord_slope(pred.coords, t), t, s);
+      x = coord_step(x, coord_slope(pred.coords, t, t, s), t, s);
       l = lat.step_ddim(l, pred.lattice, t, s, clip);
       if (ddpm_types) a = typ.step_ddim(a_in, a0, t, s);
     } else {
@@ -289,7 +290,7 @@ BatchResult run_batch(CspModel& model, const CrystalBatch& b, const TypeState& t
       auto zl = s > 0 ? randn({nb, 3, 3}) : torch::zeros({nb, 3, 3}, l.options());
       // A flow model's coordinates have no stochastic step: they take the
       // Euler step while lattice and types take the ancestral one.
-      x = flow ? coord_step(x, coord_slope(pred.coords, t), t, s) : crd.step_predictor(x, pred.coords, t, s, zx);
+      x = flow ? coord_step(x, coord_slope(pred.coords, t, t, s), t, s) : crd.step_predictor(x, pred.coords, t, s, zx);
       l = lat.step_ancestral(l, pred.lattice, t, s, zl, clip);
       if (ddpm_types) a = typ.step_ancestral(a_in, a0, t, s, s > 0 ? randn({na, vocab}) : torch::Tensor());
     }
