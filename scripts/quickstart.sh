@@ -21,7 +21,7 @@ if [ -f "$model" ]; then
   build/xtaldiff sample --model "$model" --from "$data" --limit 100 --out "$out/csp"
   echo "== xtaldiff eval csp --pred $out/csp/samples.csv --gt $data --only-predicted"
   build/xtaldiff eval csp --pred "$out/csp/samples.csv" --gt "$data" --only-predicted
-  echo "(100 crystals only: README.md gives the full-test-set numbers and how to reproduce them)"
+  echo "(100 crystals only: docs/RESULTS.md gives the full-test-set numbers and how to reproduce them)"
 fi
 gen=models/perov5-gen.xtd
 if [ -f "$gen" ]; then

@@ -2,13 +2,9 @@
 
 #include <algorithm>
 
-namespace xtaldiff {
+#include "diffusion/torus_wrap.h"
 
-namespace {
-torch::Tensor frac_mod1(const torch::Tensor& x) { return x - torch::floor(x); }
-// Into [−½, ½): the shortest displacement on the circle.
-torch::Tensor wrap_half(const torch::Tensor& d) { return d - torch::floor(d + 0.5); }
-}  // namespace
+namespace xtaldiff {
 
 torch::Tensor remove_crystal_mean(const torch::Tensor& v, const torch::Tensor& crystal_of_atom, int64_t num_crystals) {
   auto sums = torch::zeros({num_crystals, v.size(1)}, v.options()).index_add_(0, crystal_of_atom, v);

@@ -2,13 +2,10 @@
 
 #include <cmath>
 
+#include "diffusion/torus_wrap.h"
 #include "diffusion/wrapped_normal.h"
 
 namespace xtaldiff {
-
-namespace {
-torch::Tensor frac_mod1(const torch::Tensor& x) { return x - torch::floor(x); }
-}  // namespace
 
 torch::Tensor TorusVe::sigma_of(const torch::Tensor& t, const torch::TensorOptions& o) const {
   return torch::tensor(schedule_.sigma, torch::kFloat64).index({t.cpu()}).to(o);
