@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -483,4 +484,63 @@ TEST(Cli, GenerationModelHonoursPromptsAndSystems) {
   r = run("sample --model " + model + " -n 2 --elements Pu,O --out " + (t / "never"));
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("never saw Pu"), std::string::npos) << r.out;
+}
+
+// Issue 15: a composition outside what the model learned still gets a
+// structure, but the user is told (stderr and manifest) that it is an
+// extrapolation: Pu never occurs in Perov-5, and 40 atoms exceed its 5.
+TEST(Cli, CspOutsideTheTrainingSetWarnsAndRecordsIt) {
+  TempDir t;
+  const std::string model = shipped_model("perov5-csp.xtd");
+  CliRun r = run("sample --model " + model + " --formula PuO2 -n 1 --steps 5 --out " + (t / "pu"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("warning: PuO2: Pu was never seen in training"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("extrapolation"), std::string::npos) << r.out;
+  auto manifest = nlohmann::json::parse(xtaldiff::read_file(t / "pu/manifest.json"));
+  ASSERT_EQ(manifest["extrapolations"].size(), 1u) << manifest["extrapolations"];
+  EXPECT_EQ(manifest["extrapolations"][0]["id"], "PuO2");
+
+  r = run("sample --model " + model + " --formula Sr8Ti8O24 -n 1 --steps 5 -q --out " + (t / "big"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  manifest = nlohmann::json::parse(xtaldiff::read_file(t / "big/manifest.json"));
+  ASSERT_EQ(manifest["extrapolations"].size(), 1u);
+  EXPECT_EQ(manifest["extrapolations"][0]["reason"], "40 atoms in the cell, training had 5-5");
+
+  // Inside the training set: nothing to warn about.
+  r = run("sample --model " + model + " --formula SrTiO3 -n 1 --steps 5 --out " + (t / "in"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.find("warning"), std::string::npos) << r.out;
+  manifest = nlohmann::json::parse(xtaldiff::read_file(t / "in/manifest.json"));
+  EXPECT_TRUE(manifest["extrapolations"].empty());
+}
+
+// Issue 15: S.U.N. without DFT. A property model's formation energy against
+// the hull of labelled training entries gives each sample a predicted E_hull;
+// the report names the predictor, its held-out MAE and the hull's size.
+TEST(Cli, EvalGenEstimatesStabilityWithAPredictorAndAHull) {
+  TempDir t;
+  const std::string head = data("datasets/mp_20_head/train_head.csv.gz");
+  CliRun r = run("train --task property --data " + head + " --column formation_energy_per_atom --config tiny "
+                 "--epochs 1 --batch 128 -q --out " + (t / "ef.xtp"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run("eval gen --samples " + head + " --ref " + head + " --stability predicted --json --per-sample " +
+          (t / "eh.csv"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--predictor"), std::string::npos) << r.out;
+  r = run("eval gen --samples " + head + " --ref " + head + " --stability predicted --predictor " + (t / "ef.xtp") +
+          " --hull " + head + " --hull-column band_gaps --json");
+  EXPECT_EQ(r.code, 2) << r.out;
+  r = run("eval gen --samples " + head + " --ref " + head + " --train " + head + " --stability predicted --predictor " +
+          (t / "ef.xtp") + " --json --n-property 200 --per-sample " + (t / "eh.csv"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out.substr(r.out.find('{')));
+  EXPECT_EQ(j["stability_source"], "predicted");
+  EXPECT_GT(j["hull_entries"].get<int>(), 2000);
+  EXPECT_TRUE(j["predictor_holdout_mae"].is_number());
+  EXPECT_TRUE(j["stability"].is_number());
+  EXPECT_TRUE(j["sun"].is_number());
+  EXPECT_EQ(j["sun"].get<double>(), 0.0);  // every sample is a training crystal: none is novel
+  const std::string csv = xtaldiff::read_file(t / "eh.csv");
+  EXPECT_EQ(csv.rfind("id,formula,predicted_formation_energy_per_atom,predicted_e_above_hull\n", 0), 0u);
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1 + j["n"].get<long>());
 }

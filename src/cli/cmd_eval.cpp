@@ -6,12 +6,20 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "chem/composition.h"
+#include "eval/convex_hull.h"
 #include "eval/csp_metrics.h"
 #include "eval/gen_metrics.h"
+#ifdef XTALDIFF_WITH_TORCH
+#include "ml/runtime.h"
+#include "model/property_model.h"
+#endif
 #include "io/csv.h"
 #include "io/formats.h"
 #include "util/file_io.h"
@@ -119,9 +127,78 @@ void run_eval_csp(EvalCspCli& c) {
 
 struct EvalGenCli {
   std::string samples, ref, train, dataset, energy_column = "e_above_hull";
+  // --stability predicted: E_hull from a property model's formation energy
+  // and the hull of a labelled dataset's entries (an estimate, never DFT).
+  std::string stability, predictor, hull, hull_column = "formation_energy_per_atom", per_sample;
   bool json = false;
   GenEvalOptions o;
 };
+
+// Hull entries: every row of `path` with a numeric `column` (eV/atom).
+ConvexHull hull_of(const std::string& path, const std::string& column) {
+  const Dataset d = read_structures(path, ReadOptions{});
+  const auto col = d.column(column);
+  if (!col) throw Error(path + ": no column '" + column + "' for the convex hull (--hull-column)", ErrorKind::kUsage);
+  std::vector<HullEntry> entries;
+  for (std::size_t i = 0; i < d.size(); ++i)
+    if (const auto v = d.number(i, *col); v && std::isfinite(*v))
+      entries.push_back({d.records[i].id, d.records[i].structure.composition(), *v});
+  if (entries.empty()) throw Error(path + ": no row has a value in column '" + column + "'", ErrorKind::kInput);
+  return ConvexHull(std::move(entries));
+}
+
+// What `--stability predicted` adds to the report.
+struct PredictedStability {
+  std::string predictor;
+  double holdout_mae = NAN;
+  std::size_t hull_entries = 0;
+  std::vector<double> formation_energy;  // per sample, NaN for unreadable ones
+};
+
+PredictedStability predict_stability(EvalGenCli& c, const std::vector<Structure>& gen, const std::vector<std::string>& ids) {
+#ifndef XTALDIFF_WITH_TORCH
+  (void)gen, (void)ids;
+  throw Error("--stability predicted needs a property model: this xtaldiff was built without LibTorch", ErrorKind::kUsage);
+#else
+  if (c.predictor.empty())
+    throw Error("--stability predicted needs --predictor MODEL (a property model of " + c.hull_column + ")",
+                ErrorKind::kUsage);
+  const std::string hull_path = c.hull.empty() ? c.train : c.hull;
+  if (hull_path.empty())
+    throw Error("--stability predicted needs --hull DATA (or --train): the labelled entries of the convex hull",
+                ErrorKind::kUsage);
+  configure_threads(c.o.threads);
+  LoadedPropertyModel model = load_property_model(c.predictor);
+  const int k = model.model->column_index(c.hull_column);
+  if (k < 0)
+    throw Error(c.predictor + " does not predict '" + c.hull_column + "' (train one with --task property --column " +
+                    c.hull_column + ")",
+                ErrorKind::kUsage);
+  const ConvexHull hull = hull_of(hull_path, c.hull_column);
+  PredictedStability p;
+  p.predictor = c.predictor;
+  p.hull_entries = hull.entries().size();
+  p.holdout_mae = model.metadata.value("holdout_mae", nlohmann::json::object()).value(c.hull_column, NAN);
+  std::vector<Structure> readable;
+  std::vector<std::size_t> where;
+  for (std::size_t i = 0; i < gen.size(); ++i)
+    if (gen[i].size()) readable.push_back(gen[i]), where.push_back(i);
+  const auto y = predict_structures(*model.model, readable, torch::Device("cpu"));
+  p.formation_energy.assign(gen.size(), NAN);
+  c.o.e_above_hull.assign(gen.size(), NAN);
+  std::string csv = "id,formula,predicted_formation_energy_per_atom,predicted_e_above_hull\n";
+  for (std::size_t r = 0; r < readable.size(); ++r) {
+    const std::size_t i = where[r];
+    const double e = y[r][static_cast<std::size_t>(k)];
+    p.formation_energy[i] = e;
+    const Composition comp = gen[i].composition();
+    c.o.e_above_hull[i] = hull.energy_above_hull(comp, e);
+    csv += fmt::format("{},{},{:.6f},{:.6f}\n", ids[i], comp.reduced_formula(), e, c.o.e_above_hull[i]);
+  }
+  if (!c.per_sample.empty()) write_file_atomic(c.per_sample, csv);
+  return p;
+#endif
+}
 
 std::vector<Structure> structures_of(const std::string& path, bool lenient) {
   ReadOptions ro;
@@ -138,6 +215,7 @@ std::vector<Structure> structures_of(const std::string& path, bool lenient) {
 void run_eval_gen(EvalGenCli& c) {
   if (!c.dataset.empty()) c.o.cutoffs = CoverageCutoffs::for_dataset(c.dataset);
   std::vector<Structure> gen;
+  std::vector<std::string> ids;
   {
     ReadOptions ro;
     ro.overlap_tolerance = 0;
@@ -149,7 +227,13 @@ void run_eval_gen(EvalGenCli& c) {
       for (std::size_t i = 0; i < d.size(); ++i) c.o.e_above_hull.push_back(d.number(i, *col).value_or(NAN));
     }
     for (auto& r : d.records) gen.push_back(std::move(r.structure));
+    for (const auto& r : d.records) ids.push_back(r.id);
   }
+  if (!c.stability.empty() && c.stability != "predicted" && c.stability != "column")
+    throw Error("--stability " + c.stability + ": 'column' (the samples' --energy-column) or 'predicted' (a property "
+                "model's formation energy against the hull of --hull)", ErrorKind::kUsage);
+  std::optional<PredictedStability> predicted;
+  if (c.stability == "predicted") predicted = predict_stability(c, gen, ids);
   const auto ref = structures_of(c.ref, false);
   std::vector<Structure> train;
   if (!c.train.empty()) train = structures_of(c.train, false);
@@ -167,6 +251,20 @@ void run_eval_gen(EvalGenCli& c) {
   if (r.novelty) j["novelty"] = *r.novelty;
   if (r.stability) j["stability"] = *r.stability;
   if (r.sun) j["sun"] = *r.sun;
+  if (r.stability) {
+    j["stability_source"] = predicted ? "predicted" : c.energy_column;
+    j["stability_threshold"] = c.o.stability_threshold;
+  }
+  if (predicted) {
+    j["predictor"] = predicted->predictor;
+    j["predictor_holdout_mae"] = predicted->holdout_mae;
+    j["hull_entries"] = predicted->hull_entries;
+    std::vector<double> eh;
+    for (double v : c.o.e_above_hull)
+      if (std::isfinite(v)) eh.push_back(v);
+    std::sort(eh.begin(), eh.end());
+    if (!eh.empty()) j["predicted_e_above_hull_median"] = eh[eh.size() / 2];
+  }
   j["property_samples"] = r.property_samples;
   j["seed"] = c.o.seed;
   j["cov_cutoffs"] = {c.o.cutoffs.structure, c.o.cutoffs.composition};
@@ -183,7 +281,12 @@ void run_eval_gen(EvalGenCli& c) {
              r.wdist_num_elems, r.property_samples, c.o.seed);
   fmt::print("  uniqueness    {:.2f} %\n", 100 * r.uniqueness);
   if (r.novelty) fmt::print("  novelty       {:.2f} %\n", 100 * *r.novelty);
-  if (r.stability)
+  if (r.stability && predicted)
+    fmt::print("  stable        {:.2f} % predicted: E_hull ≤ {} eV/atom against {} entries of {}, formation energy by "
+               "{} (held-out MAE {:.3f} eV/atom); an estimate, not DFT\n",
+               100 * *r.stability, c.o.stability_threshold, predicted->hull_entries, c.hull.empty() ? c.train : c.hull,
+               predicted->predictor, predicted->holdout_mae);
+  else if (r.stability)
     fmt::print("  stable        {:.2f} % (column {} ≤ {} eV/atom)\n", 100 * *r.stability, c.energy_column,
                c.o.stability_threshold);
   if (r.sun) fmt::print("  S.U.N.        {:.2f} %\n", 100 * *r.sun);
@@ -226,6 +329,14 @@ void add_eval_command(CLI::App& app) {
   gen->add_option("--energy-column", g->energy_column,
                   "column of the samples with the energy above hull (eV/atom) for stability and S.U.N.")
       ->capture_default_str();
+  gen->add_option("--stability", g->stability,
+                  "column (the samples' --energy-column, default) or predicted (--predictor's formation energy against "
+                  "the convex hull of --hull)");
+  gen->add_option("--predictor", g->predictor, "--stability predicted: property model of --hull-column");
+  gen->add_option("--hull", g->hull, "--stability predicted: labelled entries of the hull (default: --train)");
+  gen->add_option("--hull-column", g->hull_column, "formation energy column (eV/atom) of --hull")->capture_default_str();
+  gen->add_option("--per-sample", g->per_sample,
+                  "--stability predicted: CSV of each sample's predicted formation energy and E_hull");
   gen->add_option("--stability-threshold", g->o.stability_threshold, "eV/atom")->capture_default_str();
   gen->add_flag("--json", g->json, "one JSON object");
   gen->callback([g] { run_eval_gen(*g); });

@@ -34,6 +34,7 @@
 #include "ml/runtime.h"
 #include "model/model_file.h"
 #include "model/property_model.h"
+#include "model/training_stats.h"
 #include "sample/property_condition.h"
 #include "report/sample_report.h"
 #include "sample/sampler.h"
@@ -145,33 +146,11 @@ std::vector<int> parse_element_list(const std::string& text, const char* option)
   return out;
 }
 
-// What the model's training set held (generation models keep it in their
-// metadata): the atoms-per-cell histogram and the elements seen.
-struct ModelStats {
-  std::map<int, long> num_atoms;
-  std::vector<int> elements;
-};
-
-ModelStats model_stats(const LoadedModel& m) {
-  ModelStats s;
-  const nlohmann::json j = m.state.metadata.value("dataset_stats", nlohmann::json::object());
-  const nlohmann::json atoms = j.value("num_atoms", nlohmann::json::object());
-  const nlohmann::json elements = j.value("elements", nlohmann::json::object());
-  try {
-    for (const auto& [key, count] : atoms.items()) s.num_atoms[std::stoi(key)] = count.get<long>();
-    for (const auto& [key, count] : elements.items()) s.elements.push_back(std::stoi(key));
-  } catch (const std::exception& e) {
-    throw Error("damaged model file: its dataset statistics are unreadable (" + std::string(e.what()) + ")");
-  }
-  std::sort(s.elements.begin(), s.elements.end());
-  return s;
-}
-
 std::string symbol_of(int z) { return element(z).symbol; }
 
 // The allowed / required elements of a de novo request, checked against
 // what the model saw in training.
-TypeConstraints constraints_from(const SampleCli& c, const ModelStats& stats) {
+TypeConstraints constraints_from(const SampleCli& c, const TrainingStats& stats) {
   TypeConstraints t;
   if (!c.prompt.empty() && (!c.elements.empty() || !c.require.empty()))
     throw Error("--prompt already names the elements: give it without --elements / --require", ErrorKind::kUsage);
@@ -180,10 +159,9 @@ TypeConstraints constraints_from(const SampleCli& c, const ModelStats& stats) {
   if (!c.require.empty()) t.required = parse_element_list(c.require, "--require");
   t.max_elements = c.max_elements;
   if (!stats.elements.empty()) {
-    auto seen = [&](int z) { return std::binary_search(stats.elements.begin(), stats.elements.end(), z); };
     for (const auto* list : {&t.allowed, &t.required})
       for (int z : *list)
-        if (!seen(z))
+        if (!stats.saw(z))
           throw Error("the model never saw " + symbol_of(z) + " in training (its " +
                           std::to_string(stats.elements.size()) + " elements are listed by `xtaldiff info` on its data)",
                       ErrorKind::kUsage);
@@ -196,7 +174,7 @@ TypeConstraints constraints_from(const SampleCli& c, const ModelStats& stats) {
 
 // Atom counts for n de novo crystals: the training histogram restricted to
 // --atoms (uniform over the range where the histogram has no mass there).
-std::vector<int> draw_atom_counts(const SampleCli& c, const ModelStats& stats, int min_atoms) {
+std::vector<int> draw_atom_counts(const SampleCli& c, const TrainingStats& stats, int min_atoms) {
   int lo = 1, hi = 1 << 20;
   if (!c.atoms.empty()) std::tie(lo, hi) = parse_atom_range(c.atoms);
   lo = std::max(lo, min_atoms);
@@ -223,7 +201,7 @@ std::vector<int> draw_atom_counts(const SampleCli& c, const ModelStats& stats, i
 // Atom count for CSP of `comp` under a model: the multiple of its formula
 // unit that the training histogram holds most often (the smallest multiple
 // inside the histogram's range when none is in it); 0 when none fits.
-int atoms_for_composition(const Composition& comp, const ModelStats& stats) {
+int atoms_for_composition(const Composition& comp, const TrainingStats& stats) {
   const int unit = static_cast<int>(std::lround(comp.num_atoms()));
   if (stats.num_atoms.empty()) return unit;
   const int max_n = stats.num_atoms.rbegin()->first, min_n = stats.num_atoms.begin()->first;
@@ -283,7 +261,7 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
                 ErrorKind::kUsage);
   configure_threads(c.threads);
   LoadedModel loaded = load_model_file(c.model);
-  const ModelStats stats = model_stats(loaded);
+  const TrainingStats stats = TrainingStats::from_metadata(loaded.state.metadata);
   // Property targets: steered by classifier-free guidance where the model is
   // conditioned on the column, by a property model's gradient (--guide), or
   // both; every target and model is checked before any work.
@@ -374,8 +352,31 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
   if (!denovo && generative && !stats.elements.empty())
     for (const auto& t : tasks)
       for (int z : t.species)
-        if (!std::binary_search(stats.elements.begin(), stats.elements.end(), z))
+        if (!stats.saw(z))
           throw Error(t.id + ": the model never saw " + symbol_of(z) + " in training", ErrorKind::kUsage);
+  // Compositions outside what the model learned still get structures, with
+  // a warning here and in the manifest: the result is an extrapolation.
+  nlohmann::json extrapolations = nlohmann::json::array();
+  {
+    std::set<std::string> warned;
+    for (const auto& t : tasks) {
+      if (warned.count(t.id)) continue;
+      const std::string why =
+          t.species.empty() ? atom_count_reason(stats, t.num_atoms) : extrapolation_reason(stats, t.species);
+      if (why.empty()) continue;
+      warned.insert(t.id);
+      extrapolations.push_back({{"id", t.id}, {"reason", why}});
+    }
+    if (!c.quiet && !extrapolations.empty()) {
+      const std::size_t shown = std::min<std::size_t>(extrapolations.size(), 5);
+      for (std::size_t i = 0; i < shown; ++i)
+        fmt::print(stderr, "warning: {}: {}; its structures are an extrapolation of {}\n",
+                   extrapolations[i]["id"].get<std::string>(), extrapolations[i]["reason"].get<std::string>(), c.model);
+      if (extrapolations.size() > shown)
+        fmt::print(stderr, "warning: {} more compositions lie outside the model's training set (manifest.json, "
+                   "\"extrapolations\")\n", extrapolations.size() - shown);
+    }
+  }
   SampleOptions so;
   const auto [kind, steps] = resolve_sampler(c.sampler, c.steps, denovo);
   so.kind = kind;
@@ -548,6 +549,7 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
       {"model_metadata", loaded.state.metadata},
       {"task", denovo ? "gen" : "csp"},
       {"constraints", denovo ? nlohmann::json(constraints.describe()) : nlohmann::json(nullptr)},
+      {"extrapolations", extrapolations},
       {"constraints_satisfied", denovo ? nlohmann::json(satisfied) : nlohmann::json(nullptr)},
       {"guidance", guidance.model ? nlohmann::json{{"property_model", c.guide},
                                                    {"scale", guidance.scale},

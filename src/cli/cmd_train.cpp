@@ -26,6 +26,7 @@ struct TrainCli {
   std::string condition;             // "spacegroup": classifier-free conditioning
   std::string type_diffusion;        // --task gen: ddpm or d3pm (default: the config's)
   std::string objective;             // coordinates: score or flow (default: the config's)
+  std::string batching = "random";   // which crystals share a batch (train/batch_plan.h)
 };
 
 void run_train_property(TrainCli& c, const std::string& command_line) {
@@ -118,6 +119,7 @@ void run_train(TrainCli& c, const std::string& command_line) {
       }
     }
   }
+  c.t.batching = parse_batching(c.batching);
   if (c.task == "property") return run_train_property(c, command_line);
   if (c.t.diffusion.step_lr == DiffusionOptions{}.step_lr) c.t.diffusion.step_lr = default_step_lr(c.t.data);
   c.t.command_line = command_line;
@@ -141,6 +143,9 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--epochs", c->t.epochs, "epochs to train (in all, counting resumed ones)")->capture_default_str();
   cmd->add_option("--hours", c->t.max_hours, "stop after this many hours of this session (0: no limit)")->capture_default_str();
   cmd->add_option("--batch", c->t.batch, "crystals per batch")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--batching", c->batching,
+                  "size (crystals of one atom count share a batch: the dense edge layout, faster on mixed sizes) or "
+                  "random (a plain shuffle)")->capture_default_str();
   cmd->add_option("--lr", c->t.lr, "Adam learning rate")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--threads", c->t.threads, "CPU threads (0: all cores)")->capture_default_str();
   cmd->add_option("--device", c->t.device, "cpu or cuda")->capture_default_str();
@@ -175,6 +180,7 @@ void add_train_command(CLI::App& app) {
     if (!c->condition.empty()) line += " --condition " + c->condition;
     if (!c->type_diffusion.empty()) line += " --type-diffusion " + c->type_diffusion;
     if (!c->objective.empty()) line += " --objective " + c->objective;
+    if (c->batching != "random") line += " --batching " + c->batching;
     for (const auto& col : c->columns) line += " --column " + col;
     (void)cmd;
     run_train(*c, line);

@@ -308,6 +308,7 @@ TrainSummary train_model(const TrainOptions& o) {
                              {"train_crystals", train.size()},
                              {"val_crystals", val.size()},
                              {"batch", o.batch},
+                             {"batching", batching_name(o.batching)},
                              {"lr", o.lr},
                              {"seed", o.seed},
                              {"threads", threads},
@@ -381,20 +382,19 @@ TrainSummary train_model(const TrainOptions& o) {
   };
 
   model.net()->train();
-  std::vector<std::size_t> order(train.size());
-  const std::size_t batches = (train.size() + o.batch - 1) / o.batch;
+  std::vector<int64_t> atom_counts;
+  atom_counts.reserve(train.size());
+  for (const auto& s : train) atom_counts.push_back(static_cast<int64_t>(s.size()));
   bool out_of_time = false;
   while (st.epoch < o.epochs && !out_of_time) {
     const auto epoch_start = Clock::now();
-    std::iota(order.begin(), order.end(), 0);
-    std::mt19937_64 shuffle_rng(o.seed * 1000003ULL + st.epoch);
-    std::shuffle(order.begin(), order.end(), shuffle_rng);
+    const auto plan = plan_batches(atom_counts, o.batch, o.batching, o.seed * 1000003ULL + st.epoch);
+    const std::size_t batches = plan.size();
     auto gen = at::detail::createCPUGenerator(o.seed * 7919ULL + st.epoch);
     double loss_sum = 0, lat_sum = 0, coord_sum = 0, type_sum = 0;
     std::size_t seen = 0;
     for (std::size_t bi = 0; bi < batches; ++bi) {
-      const std::vector<std::size_t> index(order.begin() + bi * o.batch,
-                                           order.begin() + std::min(train.size(), (bi + 1) * o.batch));
+      const std::vector<std::size_t>& index = plan[bi];
       const CrystalBatch b = batch_of(train, train_labels, index, dev);
       auto parts = model.loss(b, gen);
       opt.zero_grad();

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "model/csp_model.h"
+#include "train/batch_plan.h"
 
 namespace xtaldiff {
 
@@ -22,6 +23,9 @@ struct TrainOptions {
   int epochs = 100;
   double max_hours = 0;           ///< stop (and save) after this wall time; 0 = no limit
   int batch = 256;
+  /// Which crystals share a batch (train/batch_plan.h): by atom count, so
+  /// the dense edge layout runs on mixed-size datasets, or a plain shuffle.
+  Batching batching = Batching::kRandom;
   double lr = 1e-3;
   double min_lr = 1e-4;
   double plateau_factor = 0.6;
