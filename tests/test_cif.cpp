@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "chem/element.h"
 #include "crystal/symmetry.h"
 #include "io/cif.h"
 #include "util/error.h"
@@ -235,12 +236,13 @@ TEST(CifRead, PymatgenP1Record) {
   EXPECT_NEAR(s.lattice.lengths()[0], 4.05632160, 1e-12);
   EXPECT_NEAR(s.lattice.angles()[2], 90.0, 1e-10);
   EXPECT_NEAR(s.volume(), 66.74168089, 1e-6);
-  // Sites stay in file order; coordinates are wrapped into [0, 1).
-  const std::vector<int> z = {22, 76, 9, 7, 8};  // Ti Os F N O
+  // Sites in pymatgen's order (get_sorted_structure: electronegativity;
+  // the file has Ti Os F N O); coordinates are wrapped into [0, 1).
+  const std::vector<int> z = {22, 76, 7, 8, 9};  // Ti Os N O F
   EXPECT_EQ(s.species, z);
   EXPECT_NEAR(s.frac[0][0], 1 - 0.39078906, 1e-12);
   EXPECT_NEAR(s.frac[1][0], 0.77619935, 1e-12);
-  EXPECT_NEAR(s.frac[4][1], 0.5, 1e-12);
+  EXPECT_NEAR(s.frac[3][1], 0.5, 1e-12);  // the file's fifth site, O
 }
 
 TEST(CifRead, IcsdRutileExpandsP42mnm) {
@@ -281,7 +283,8 @@ TEST(CifRead, SpeciesFromLabelsAndTypeSymbols) {
       "Ti0 0 0 0\nO12 0.1 0 0\nOs1 0.2 0 0\nCA1 0.3 0 0\nOw3 0.4 0 0\nCl 0.5 0 0\n"
       "loop_\n_atom_site_aniso_label\n_atom_site_aniso_U_11\nTi0 0.01\n";
   const Structure s = read_cif_single(cif, "labels.cif");
-  EXPECT_EQ(s.species, (std::vector<int>{22, 8, 76, 20, 8, 17}));
+  // Ti O Os Ca O Cl in the file; pymatgen's order Ca Ti Os Cl O O.
+  EXPECT_EQ(s.species, (std::vector<int>{20, 22, 76, 17, 8, 8}));
 
   const Structure t = read_cif_single(p1_cif("A Fe3+ 0 0 0 1\nB O2- 0.5 0.5 0.5 1.0(0)\n"), "types.cif");
   EXPECT_EQ(t.species, (std::vector<int>{26, 8}));
@@ -475,9 +478,15 @@ TEST(CifWrite, P1RoundTrip) {
   const Structure s = triclinic_sample();
   const Structure r = read_cif_single(write_cif_p1(s, "sample"), "rt.cif");
   ASSERT_EQ(r.size(), s.size());
-  EXPECT_EQ(r.species, s.species);
-  for (std::size_t i = 0; i < s.size(); ++i)
-    for (int k = 0; k < 3; ++k) EXPECT_NEAR(r.frac[i][k], wrap01(s.frac[i][k]), 1e-7) << i << " " << k;
+  // Read back in pymatgen's order: a stable sort by electronegativity.
+  std::vector<std::size_t> order(s.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return *element(s.species[a]).x < *element(s.species[b]).x; });
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    EXPECT_EQ(r.species[i], s.species[order[i]]) << i;
+    for (int k = 0; k < 3; ++k) EXPECT_NEAR(r.frac[i][k], wrap01(s.frac[order[i]][k]), 1e-7) << i << " " << k;
+  }
   for (int k = 0; k < 3; ++k) {
     EXPECT_NEAR(r.lattice.lengths()[k] / s.lattice.lengths()[k], 1, 1e-7);
     EXPECT_NEAR(r.lattice.angles()[k] / s.lattice.angles()[k], 1, 1e-7);

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <limits>
+#include <utility>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -432,6 +434,31 @@ struct AtomSite {
   long line = 0;
 };
 
+// pymatgen's CifParser returns `get_sorted_structure()`: sites in a stable
+// order of increasing electronegativity (Site.__lt__: pymatgen's X, then the
+// symbol), so file order survives only within an element. The order is not
+// cosmetic: StructureMatcher anchors its translations on the first site of
+// the least frequent species, so a prediction read in another order can get
+// another rms, or no match, near the tolerance (tests/fixtures/
+// matcher_real_outputs.jsonl.gz). Elements without an X (He, Ne, Ar) sort
+// last here; Python compares NaN inconsistently.
+Structure sorted_as_pymatgen(Structure s) {
+  std::vector<std::size_t> order(s.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  auto key = [&](std::size_t i) {
+    const Element& e = element(s.species[i]);
+    return std::make_pair(e.x.value_or(std::numeric_limits<double>::infinity()), e.symbol);
+  };
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return key(a) < key(b); });
+  Structure out;
+  out.lattice = s.lattice;
+  for (std::size_t i : order) {
+    out.species.push_back(s.species[i]);
+    out.frac.push_back(s.frac[i]);
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------- block -> structure
 
 class BlockReader {
@@ -450,7 +477,7 @@ class BlockReader {
     const Lattice lattice = read_cell();
     const std::vector<SymmetryOp> ops = read_symops();
     const std::vector<AtomSite> sites = read_sites(fx);
-    Structure s = expand(lattice, ops, sites);
+    Structure s = sorted_as_pymatgen(expand(lattice, ops, sites));
     try {
       s.validate();
     } catch (const Error& e) {

@@ -13,7 +13,8 @@ namespace xtaldiff {
 namespace {
 
 constexpr char kMagic[8] = {'X', 'T', 'D', 'C', 'A', 'C', 'H', 'E'};
-constexpr std::uint32_t kCacheVersion = 1;
+// 2: CIF sites in pymatgen's order (electronegativity), see cif_reader.cpp.
+constexpr std::uint32_t kCacheVersion = 2;
 
 std::uint64_t fnv1a(std::string_view bytes) {
   std::uint64_t h = 1469598103934665603ULL;
