@@ -544,3 +544,18 @@ TEST(Cli, EvalGenEstimatesStabilityWithAPredictorAndAHull) {
   EXPECT_EQ(csv.rfind("id,formula,predicted_formation_energy_per_atom,predicted_e_above_hull\n", 0), 0u);
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1 + j["n"].get<long>());
 }
+
+// Issue 16: a re-run into the same folder replaces it whole: no stale CIF
+// of an earlier, larger run survives beside the new ones.
+TEST(Cli, SampleRerunIntoTheSameFolderLeavesNoStaleFiles) {
+  TempDir t;
+  const std::string model = shipped_model("perov5-csp.xtd");
+  CliRun r = run("sample --model " + model + " --formula SrTiO3 -n 3 --steps 5 -q --out " + (t / "o"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  ASSERT_TRUE(fs::exists(t / "o/cifs/SrTiO3_2.cif"));
+  r = run("sample --model " + model + " --formula SrTiO3 -n 1 --steps 5 -q --out " + (t / "o"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(fs::exists(t / "o/cifs/SrTiO3_0.cif"));
+  EXPECT_FALSE(fs::exists(t / "o/cifs/SrTiO3_2.cif"));
+  for (const auto& e : fs::directory_iterator(t.path)) EXPECT_EQ(e.path().filename(), "o") << e.path();
+}

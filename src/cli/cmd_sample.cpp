@@ -41,6 +41,7 @@
 #include "util/clock.h"
 #include "util/error.h"
 #include "util/file_io.h"
+#include "util/staged_directory.h"
 
 namespace xtaldiff::cli {
 namespace {
@@ -500,10 +501,14 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
     throw Error(fmt::format("internal: {} of {} crystals violate the constraints ({})", out.size() - satisfied,
                             out.size(), constraints.describe()),
                 ErrorKind::kInternal);
-  make_directories(c.out);
+  // Everything is written into a staging folder that replaces DIR at the
+  // end: a failed or killed run leaves an earlier DIR as it was, and a
+  // re-run never mixes its files with stale ones.
+  StagedDirectory staged(c.out);
+  const std::string& dir = staged.path();
   Dataset named = out;  // CIF file names: id_sample
   for (auto& r : named.records) r.id = r.id + "_" + r.values[0];
-  write_structures(named, c.out + "/cifs/");
+  write_structures(named, dir + "/cifs/");
   std::size_t kept_p1 = 0;
   if (c.symmetrized_cifs) {
     // The space group spglib finds at symprec 0.1, with the asymmetric unit;
@@ -518,8 +523,8 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
         ++kept_p1;
       }
     }
-    make_directories(c.out + "/cifs_symmetrized");
-    for (const auto& [name, text] : files) write_file_atomic(c.out + "/cifs_symmetrized/" + name, text);
+    make_directories(dir + "/cifs_symmetrized");
+    for (const auto& [name, text] : files) write_file_atomic(dir + "/cifs_symmetrized/" + name, text);
   }
   // --refine-symmetry: a second file, never the headline samples.csv.
   nlohmann::json refine_report = nullptr;
@@ -537,12 +542,12 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
       r.values[1] = std::to_string(sym->spacegroup);
       max_shift = std::max(max_shift, sym->max_shift);
     }
-    write_cdvae_csv(refined, c.out + "/samples_refined.csv");
+    write_cdvae_csv(refined, dir + "/samples_refined.csv");
     refine_report = {{"file", "samples_refined.csv"}, {"symprec", c.refine_symmetry},
                      {"kept_raw", kept_raw}, {"max_shift_angstrom", max_shift}};
   }
-  write_file_atomic(c.out + "/samples.extxyz", write_extxyz(out));
-  write_cdvae_csv(out, c.out + "/samples.csv");
+  write_file_atomic(dir + "/samples.extxyz", write_extxyz(out));
+  write_cdvae_csv(out, dir + "/samples.csv");
   const nlohmann::json manifest = {
       {"command", command_line},
       {"model", c.model},
@@ -589,13 +594,14 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
       {"device", c.device},
       {"finished", now_iso8601()},
       {"xtaldiff_version", XTALDIFF_VERSION}};
-  write_file_atomic(c.out + "/manifest.json", manifest.dump(2) + "\n");
+  write_file_atomic(dir + "/manifest.json", manifest.dump(2) + "\n");
   SampleReportInput page;
   page.title = fmt::format("xtaldiff sample: {} structures from {}", out.size(), c.model);
   page.manifest = manifest;
   page.structures = &out;
   if (c.symmetrized_cifs) page.symmetrized_folder = "cifs_symmetrized";
-  write_file_atomic(c.out + "/report.html", sample_report_html(page));
+  write_file_atomic(dir + "/report.html", sample_report_html(page));
+  staged.commit();
   if (!c.quiet)
     fmt::print(stderr, "wrote {} structures to {} ({:.1f} s, {} network evaluations each{})\n", out.size(), c.out,
                report.seconds, report.network_evaluations,
