@@ -559,3 +559,26 @@ TEST(Cli, SampleRerunIntoTheSameFolderLeavesNoStaleFiles) {
   EXPECT_FALSE(fs::exists(t / "o/cifs/SrTiO3_2.cif"));
   for (const auto& e : fs::directory_iterator(t.path)) EXPECT_EQ(e.path().filename(), "o") << e.path();
 }
+
+// Issue 15: a target outside the training labels still samples, with a
+// stated warning (stderr and manifest): the model extrapolates there.
+TEST(Cli, PropertyTargetOutsideTheTrainingLabelsWarns) {
+  TempDir t;
+  const std::string model = shipped_model("perov5-gen-heat_ref.xtd");
+  CliRun r = run("sample --model " + model + " -n 2 --target heat_ref=50 --steps 5 --sampler ancestral --threads 1 "
+                 "--out " + (t / "o"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("warning: --target heat_ref = 50 lies outside what the model learned"), std::string::npos)
+      << r.out;
+  auto manifest = nlohmann::json::parse(xtaldiff::read_file(t / "o/manifest.json"));
+  EXPECT_TRUE(manifest["property_condition"]["columns"][0].contains("warning"));
+  r = run("sample --model " + model + " -n 2 --target \"heat_ref>40\" --steps 5 --sampler ancestral --threads 1 "
+          "--out " + (t / "r"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("no training label of heat_ref lies in the range"), std::string::npos) << r.out;
+  // Inside the labels: no warning.
+  r = run("sample --model " + model + " -n 2 --target heat_ref=1 --steps 5 --sampler ancestral --threads 1 --out " +
+          (t / "in"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.find("warning"), std::string::npos) << r.out;
+}

@@ -135,7 +135,8 @@ std::vector<int> parse_element_list(const std::string& text, const char* option)
     if (token.empty()) return;
     const auto z = find_element(token);
     if (!z) throw Error(std::string(option) + " " + text + ": unknown element '" + token + "'", ErrorKind::kUsage);
-    if (std::find(out.begin(), out.end(), *z) == out.end()) out.push_back(*z);
+    const int number = *z;  // a plain int: GCC 12 warns (falsely) of a dangling pointer into the optional
+    if (std::find(out.begin(), out.end(), number) == out.end()) out.push_back(number);
     token.clear();
   };
   for (char ch : text) {
@@ -399,6 +400,9 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
       targets, tasks.size(), c.seed);
   if (!plan.values.empty())
     for (std::size_t i = 0; i < tasks.size(); ++i) crystal_tasks[i].properties = plan.values[i];
+  if (!c.quiet)
+    for (const auto& r : plan.report)
+      if (r.contains("warning")) fmt::print(stderr, "warning: --target {}\n", r["warning"].get<std::string>());
   const bool tty = isatty(fileno(stderr)) && !c.quiet;
   const auto start = std::chrono::steady_clock::now();
   // Called after every time step: a terminal line is redrawn at most once a

@@ -1,5 +1,7 @@
 #include "sample/property_condition.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -76,19 +78,34 @@ PropertyConditionPlan plan_property_conditions(const CspNetOptions& net, const n
       if (exact[k] < lo[k] || exact[k] > hi[k])
         throw Error("--target: " + columns[k] + " = " + std::to_string(exact[k]) + " is outside the range also given",
                     ErrorKind::kUsage);
-      plan.report.push_back({{"column", columns[k]}, {"condition", "value"}, {"value", exact[k]}});
-      continue;
     }
+    bool have_quantiles = true;
     try {
       quantiles[k] = property_stats.at(columns[k]).at("quantiles").get<std::vector<double>>();
     } catch (const std::exception&) {
-      throw Error("damaged model file: no label quantiles for the conditioning column " + columns[k]);
+      have_quantiles = false;
     }
-    if (quantiles[k].size() < 2 || !std::is_sorted(quantiles[k].begin(), quantiles[k].end()))
+    if (have_quantiles && (quantiles[k].size() < 2 || !std::is_sorted(quantiles[k].begin(), quantiles[k].end())))
       throw Error("damaged model file: the label quantiles of " + columns[k] + " are not sorted");
+    if (!have_quantiles && !std::isfinite(exact[k]))  // a range is drawn from them; a value needs them only to warn
+      throw Error("damaged model file: no label quantiles for the conditioning column " + columns[k]);
+    const double q_lo = have_quantiles ? quantiles[k].front() : -inf, q_hi = have_quantiles ? quantiles[k].back() : inf;
+    const std::string seen = fmt::format("training labels of {} span {:.4g} to {:.4g}", columns[k], q_lo, q_hi);
+    if (std::isfinite(exact[k])) {
+      nlohmann::json r = {{"column", columns[k]}, {"condition", "value"}, {"value", exact[k]}};
+      if (exact[k] < q_lo || exact[k] > q_hi)
+        r["warning"] = fmt::format("{} = {:.4g} lies outside what the model learned ({}): an extrapolation",
+                                   columns[k], exact[k], seen);
+      plan.report.push_back(r);
+      continue;
+    }
     const double mass = quantile_mass(quantiles[k], lo[k], hi[k]);
     nlohmann::json r = {{"column", columns[k]}, {"condition", "range"}, {"training_share_in_range", mass},
                         {"values", mass > 0 ? "drawn from the training labels in the range" : "the range's bound"}};
+    if (mass <= 0)
+      r["warning"] = fmt::format("no training label of {} lies in the range asked for ({}): the range's bound is used, "
+                                 "an extrapolation",
+                                 columns[k], seen);
     r["low"] = std::isfinite(lo[k]) ? nlohmann::json(lo[k]) : nlohmann::json(nullptr);
     r["high"] = std::isfinite(hi[k]) ? nlohmann::json(hi[k]) : nlohmann::json(nullptr);
     plan.report.push_back(r);
