@@ -2,6 +2,8 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <set>
+#include <string>
 
 #include "crystal/structure.h"
 #include "io/csv.h"
@@ -9,6 +11,7 @@
 #include "io/formats.h"
 #include "io/json_io.h"
 #include "io/poscar.h"
+#include "io/sample_ids.h"
 #include "util/error.h"
 #include "util/file_io.h"
 
@@ -209,4 +212,16 @@ TEST(Formats, GzipReadAndWrite) {
   write_file_atomic(dir + "/a.txt.gz", "hello world", true);
   EXPECT_EQ(read_file(dir + "/a.txt.gz"), "hello world");
   fs::remove_all(dir);
+}
+
+// `sample` names the k-th structure of row ID "ID_k"; `eval csp` maps it
+// back, also for ids that contain '_' themselves.
+TEST(SampleIds, WrittenAndReadBackTheSameWay) {
+  const std::set<std::string> sources = {"mp-1234", "agm_002", "5"};
+  auto is_source = [&](const std::string& s) { return sources.count(s) > 0; };
+  EXPECT_EQ(xtaldiff::sample_file_id("agm_002", "3"), "agm_002_3");
+  EXPECT_EQ(xtaldiff::source_id_of("agm_002_3", is_source), "agm_002");
+  EXPECT_EQ(xtaldiff::source_id_of("agm_002", is_source), "agm_002");
+  EXPECT_EQ(xtaldiff::source_id_of("mp-1234_0", is_source), "mp-1234");
+  EXPECT_EQ(xtaldiff::source_id_of("unknown_1", is_source), "unknown_1");
 }

@@ -22,6 +22,7 @@
 #endif
 #include "io/csv.h"
 #include "io/formats.h"
+#include "io/sample_ids.h"
 #include "util/file_io.h"
 #include "util/error.h"
 
@@ -36,12 +37,9 @@ struct EvalCspCli {
   CspEvalOptions o;
 };
 
-// Folder-of-CIF ids written by `sample` are "<id>_<k>": map them back.
+// Folder-of-CIF ids written by `sample` are "<id>_<k>" (io/sample_ids.h): map them back.
 std::string task_id(const std::string& id, const std::map<std::string, std::size_t>& known) {
-  if (known.count(id)) return id;
-  const auto us = id.rfind('_');
-  if (us != std::string::npos && known.count(id.substr(0, us))) return id.substr(0, us);
-  return id;
+  return source_id_of(id, [&](const std::string& s) { return known.count(s) > 0; });
 }
 
 void run_eval_csp(EvalCspCli& c) {

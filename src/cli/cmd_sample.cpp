@@ -31,6 +31,7 @@
 #include "io/cif.h"
 #include "io/extxyz.h"
 #include "io/formats.h"
+#include "io/sample_ids.h"
 #include "ml/runtime.h"
 #include "model/model_file.h"
 #include "model/property_model.h"
@@ -511,7 +512,7 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
   StagedDirectory staged(c.out);
   const std::string& dir = staged.path();
   Dataset named = out;  // CIF file names: id_sample
-  for (auto& r : named.records) r.id = r.id + "_" + r.values[0];
+  for (auto& r : named.records) r.id = sample_file_id(r.id, r.values[0]);
   write_structures(named, dir + "/cifs/");
   std::size_t kept_p1 = 0;
   if (c.symmetrized_cifs) {
