@@ -432,7 +432,7 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
     if (structures[i].species.empty()) continue;  // failed after retries: reported below
     int sg = 0;
     try {
-      sg = analyze_symmetry(structures[i], 0.1).number;
+      sg = analyze_symmetry(structures[i], kDefaultSymprec).number;
     } catch (const Error&) {
       sg = 0;  // degenerate cell: no space group
     }
@@ -522,7 +522,7 @@ void run_sample(const SampleCli& c, const std::string& command_line) {
     for (const auto& r : named.records) {
       const std::string stem = safe_file_stem(r.id);
       try {
-        files.emplace_back(stem + ".cif", write_cif_symmetrized(r.structure, stem, 0.1));
+        files.emplace_back(stem + ".cif", write_cif_symmetrized(r.structure, stem, kDefaultSymprec));
       } catch (const Error&) {
         files.emplace_back(stem + ".cif", write_cif_p1(r.structure, stem));
         ++kept_p1;

@@ -8,7 +8,6 @@
 namespace xtaldiff {
 namespace {
 
-constexpr double kPi = 3.14159265358979323846;
 double deg2rad(double d) { return d * kPi / 180.0; }
 double clamp1(double v) { return std::max(-1.0, std::min(1.0, v)); }
 

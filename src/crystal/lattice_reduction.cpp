@@ -60,7 +60,6 @@
 namespace xtaldiff {
 namespace {
 
-constexpr double kPi = 3.141592653589793;
 
 /// Python's round(): half to even.
 double round_half_even(double x) {

@@ -10,6 +10,8 @@
 
 namespace xtaldiff {
 
+constexpr double kPi = 3.14159265358979323846;
+
 using Vec3 = std::array<double, 3>;
 using Mat3 = std::array<Vec3, 3>;
 using IMat3 = std::array<std::array<int, 3>, 3>;

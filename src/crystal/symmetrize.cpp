@@ -9,7 +9,6 @@ namespace xtaldiff {
 
 namespace {
 
-constexpr double kPi = 3.14159265358979323846;
 
 double wrap_half(double d) { return d - std::floor(d + 0.5); }
 

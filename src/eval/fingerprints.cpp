@@ -16,7 +16,6 @@
 namespace xtaldiff {
 namespace {
 
-constexpr double kPi = 3.14159265358979323846;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // a / s component-wise (numpy's division, not a multiplication by 1/s: the

@@ -35,7 +35,6 @@
 namespace xtaldiff {
 namespace {
 
-constexpr double kPi = 3.141592653589793;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNiggliTol = 1e-5;  ///< pymatgen get_niggli_reduced_lattice default
 

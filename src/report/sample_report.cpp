@@ -156,7 +156,7 @@ std::string sample_report_html(const SampleReportInput& in, SampleReportSummary*
         spacegroup[i] = n ? static_cast<int>(*n) : 0;
       } else {
         try {
-          spacegroup[i] = s.species.empty() ? 0 : analyze_symmetry(s, 0.1).number;
+          spacegroup[i] = s.species.empty() ? 0 : analyze_symmetry(s, kDefaultSymprec).number;
         } catch (const Error&) {
           spacegroup[i] = 0;  // a degenerate cell has none
         }
