@@ -207,7 +207,7 @@ std::vector<int> draw_atom_counts(const SampleCli& c, const TrainingStats& stats
 int atoms_for_composition(const Composition& comp, const TrainingStats& stats) {
   const int unit = static_cast<int>(std::lround(comp.num_atoms()));
   if (stats.num_atoms.empty()) return unit;
-  const int max_n = stats.num_atoms.rbegin()->first, min_n = stats.num_atoms.begin()->first;
+  const int max_n = stats.max_atoms(), min_n = stats.min_atoms();
   int best = 0;
   long best_count = 0;
   for (int n = unit; n <= max_n; n += unit) {

@@ -443,13 +443,19 @@ struct AtomSite {
 // matcher_real_outputs.jsonl.gz). Elements without an X (He, Ne, Ar) sort
 // last here; Python compares NaN inconsistently.
 Structure sorted_as_pymatgen(Structure s) {
+  // One key per site, computed once (parsing a dataset sorts every record).
+  std::vector<std::pair<double, const std::string*>> key(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const Element& e = element(s.species[i]);
+    key[i] = {e.x.value_or(std::numeric_limits<double>::infinity()), &e.symbol};
+  }
+  auto less = [&](std::size_t a, std::size_t b) {
+    return key[a].first != key[b].first ? key[a].first < key[b].first : *key[a].second < *key[b].second;
+  };
   std::vector<std::size_t> order(s.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  auto key = [&](std::size_t i) {
-    const Element& e = element(s.species[i]);
-    return std::make_pair(e.x.value_or(std::numeric_limits<double>::infinity()), e.symbol);
-  };
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return key(a) < key(b); });
+  if (std::is_sorted(order.begin(), order.end(), less)) return s;  // pymatgen-written CIFs already are
+  std::stable_sort(order.begin(), order.end(), less);
   Structure out;
   out.lattice = s.lattice;
   for (std::size_t i : order) {
