@@ -312,6 +312,36 @@ TEST(Cli, DefaultSamplerIsTheMeasuredFastestPerTask) {
   EXPECT_EQ(nlohmann::json::parse(xtaldiff::read_file(t / "full/manifest.json"))["steps"], 1000);
 }
 
+// A model can carry its own measured "auto" (MP-20 CSP needs ode 100 where
+// Perov-5 is served by 20 steps); the weights stay as they were.
+TEST(Cli, ModelRecordsItsDefaultSampler) {
+  TempDir t;
+  fs::copy_file(shipped_model("perov5-csp.xtd"), t / "m.xtd");
+  CliRun r = run("model " + (t / "m.xtd") + " --set-default-sampler csp=heun:10");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("auto is now heun 10 steps (model)"), std::string::npos) << r.out;
+  r = run("model --json " + (t / "m.xtd"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["default_sampler"]["csp"], "heun 10 steps (model)");
+  r = run("sample --model " + (t / "m.xtd") + " --formula SrTiO3 -q --threads 1 --out " + (t / "auto"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto m = nlohmann::json::parse(xtaldiff::read_file(t / "auto/manifest.json"));
+  EXPECT_EQ(m["sampler"], "heun");
+  EXPECT_EQ(m["steps"], 10);
+  EXPECT_EQ(m["sampler_source"], "model");
+  EXPECT_EQ(m["network_evaluations_per_crystal"], 19);  // Heun: 2 per step, 1 for the last
+  // The same explicit sampler on the original file gives the same crystal.
+  r = run("sample --model " + shipped_model("perov5-csp.xtd") + " --formula SrTiO3 --sampler heun --steps 10 -q "
+          "--threads 1 --out " + (t / "explicit"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(xtaldiff::read_file(t / "auto/samples.csv"), xtaldiff::read_file(t / "explicit/samples.csv"));
+  // Refused: a de novo default for a CSP model, anneal for a score model, nonsense.
+  for (const char* bad : {"gen=ode:20", "csp=ode:20:5", "csp=ode", "ode:20", "csp=ode:5000"}) {
+    r = run("model " + (t / "m.xtd") + " --set-default-sampler " + bad);
+    EXPECT_EQ(r.code, 2) << bad << ": " << r.out;
+  }
+}
+
 TEST(Cli, ModelDescribesDiffusionAndPropertyFiles) {
   CliRun r = run("model --json " + shipped_model("perov5-gen.xtd"));
   ASSERT_EQ(r.code, 0) << r.out;

@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "model/model_file.h"
 #include "model/property_model.h"
+#include "sample/request.h"
 #include "util/error.h"
 
 namespace xtaldiff::cli {
@@ -16,7 +17,44 @@ namespace {
 struct ModelCli {
   std::string path;
   bool json = false;
+  std::vector<std::string> set_default_sampler;  // "csp=ode:100:10"
+  std::string out;                              // rewritten model file (default: in place)
 };
+
+// One "auto" line per task: the model's recorded default or the built-in one.
+std::string describe_default(const nlohmann::json& metadata, bool denovo) {
+  const SamplerDefault d = default_sampler(metadata, denovo);
+  return fmt::format("{} {} steps{} ({})", sampler_name(d.kind), d.steps,
+                     d.anneal >= 0 ? fmt::format(", anneal {}", d.anneal) : "", d.source);
+}
+
+// `--set-default-sampler TASK=SAMPLER:STEPS[:ANNEAL]`: what "auto" runs for
+// this model, from a measured sweep; the weights are written back unchanged.
+void set_default_samplers(const ModelCli& c) {
+  LoadedModel m = load_model_file(c.path);
+  auto& defaults = m.state.metadata["sampler_defaults"];
+  if (!defaults.is_object()) defaults = nlohmann::json::object();
+  for (const auto& item : c.set_default_sampler) {
+    const auto eq = item.find('=');
+    const std::string task = item.substr(0, eq);
+    if (eq == std::string::npos || (task != "csp" && task != "gen"))
+      throw Error("--set-default-sampler " + item + ": expected csp=SAMPLER:STEPS[:ANNEAL] or gen=...",
+                  ErrorKind::kUsage);
+    if (task == "gen" && !m.for_sampling().generative())
+      throw Error("--set-default-sampler " + item + ": " + c.path + " is a CSP model; it samples no de novo crystals",
+                  ErrorKind::kUsage);
+    nlohmann::json d = parse_sampler_default(item.substr(eq + 1));
+    if (d.contains("anneal") && d["anneal"].get<double>() > 0 && !m.for_sampling().flow())
+      throw Error("--set-default-sampler " + item + ": anneal is for flow models", ErrorKind::kUsage);
+    if (d["steps"].get<int>() > m.for_sampling().diffusion_options().steps)
+      throw Error("--set-default-sampler " + item + ": more steps than the model's T", ErrorKind::kUsage);
+    defaults[task] = d;
+  }
+  const std::string out = c.out.empty() ? c.path : c.out;
+  save_model_file(out, *m.model, m.ema.get(), m.state);
+  fmt::print("{}: auto is now {} for CSP{}\n", out, describe_default(m.state.metadata, false),
+             m.for_sampling().generative() ? ", " + describe_default(m.state.metadata, true) + " de novo" : "");
+}
 
 int64_t parameter_count(torch::nn::Module& m) {
   int64_t n = 0;
@@ -45,7 +83,9 @@ nlohmann::json describe_diffusion_model(const std::string& path) {
                       {"diffusion", model.diffusion_options().to_json()},
                       {"type_diffusion", net.diffuse_types ? nlohmann::json(net.type_diffusion) : nlohmann::json(nullptr)},
                       {"spacegroup_conditioning", net.condition_spacegroup},
-                      {"training", training_summary(m.state.metadata)}};
+                      {"training", training_summary(m.state.metadata)},
+                      {"default_sampler", {{"csp", describe_default(m.state.metadata, false)}}}};
+  if (net.diffuse_types) j["default_sampler"]["gen"] = describe_default(m.state.metadata, true);
   const auto stats = m.state.metadata.value("dataset_stats", nlohmann::json::object());
   if (!stats.empty()) {
     j["dataset_stats"] = {{"crystals", stats.value("crystals", 0)},
@@ -78,6 +118,8 @@ nlohmann::json describe_property_model(const std::string& path) {
 }
 
 void run_model(const ModelCli& c) {
+  if (!c.set_default_sampler.empty()) return set_default_samplers(c);
+  if (!c.out.empty()) throw Error("--out is for --set-default-sampler", ErrorKind::kUsage);
   nlohmann::json j;
   try {
     j = describe_diffusion_model(c.path);
@@ -123,6 +165,9 @@ void run_model(const ModelCli& c) {
     for (const auto& col : j["columns"]) cols += (cols.empty() ? "" : ", ") + col.get<std::string>();
     fmt::print("  predicts: {}\n", cols);
   }
+  if (j.contains("default_sampler"))
+    for (const auto& [task, d] : j["default_sampler"].items())
+      fmt::print("  sampler auto ({}): {}\n", task, d.get<std::string>());
   const auto& t = j["training"];
   if (t.contains("epochs") && t.contains("hours"))
     fmt::print("  training: {} epochs, {:.2f} h on {}\n", t["epochs"].dump(), t["hours"].get<double>(),
@@ -138,6 +183,10 @@ void add_model_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("model", "Describe a model file: task, network, how it was trained");
   cmd->add_option("file", c->path, "model file (.xtd)")->required();
   cmd->add_flag("--json", c->json, "one JSON object");
+  cmd->add_option("--set-default-sampler", c->set_default_sampler,
+                  "record what --sampler auto runs for this model: csp=SAMPLER:STEPS[:ANNEAL] or gen=... (repeatable), "
+                  "e.g. csp=ode:100:10 from a measured sweep");
+  cmd->add_option("--out", c->out, "with --set-default-sampler: write the model here (default: in place)");
   cmd->callback([c] { run_model(*c); });
 }
 

@@ -6,7 +6,14 @@
 
 #include <CLI/CLI.hpp>
 
+#include <string>
+
 namespace xtaldiff::cli {
+
+/// The command line as the user typed it ("xtaldiff sample --model ..."),
+/// shell-quoted where needed; recorded once, by main, for manifests and
+/// model files.
+const std::string& invoked_command_line();
 
 /// Registers `info` on `app`; the callback runs it.
 void add_info_command(CLI::App& app);

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <exception>
 #include <new>
+#include <string>
 
 #include "cli/commands.h"
 #include "xtaldiff_version.h"
@@ -31,9 +32,26 @@ const CommandEntry kCommands[] = {
 #endif
 };
 
+std::string g_command_line;
+
+// An argument as a POSIX shell reads it back: bare when it holds only
+// characters the shell leaves alone, else in single quotes.
+std::string shell_quoted(const std::string& arg) {
+  const bool plain = !arg.empty() && arg.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                            "0123456789-_.,/:=+@%") == std::string::npos;
+  if (plain) return arg;
+  std::string out = "'";
+  for (char ch : arg) out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+  return out + "'";
+}
+
 }  // namespace
 
+const std::string& xtaldiff::cli::invoked_command_line() { return g_command_line; }
+
 int main(int argc, char** argv) {
+  g_command_line = "xtaldiff";
+  for (int i = 1; i < argc; ++i) g_command_line += " " + shell_quoted(argv[i]);
   CLI::App app{"xtaldiff: crystal structures with diffusion models, judged by the field's metrics"};
   app.set_version_flag("--version", std::string("xtaldiff ") + XTALDIFF_VERSION);
   app.require_subcommand(1);

@@ -41,6 +41,7 @@ struct LoadedModel {
   std::string task;
   /// The weights to sample with: EMA when present.
   CspModel& for_sampling() { return ema ? *ema : *model; }
+  const CspModel& for_sampling() const { return ema ? *ema : *model; }
 };
 
 /// Reads a model file. When `optimizer` is given and the file holds

@@ -321,18 +321,11 @@ std::vector<bool> bad_crystals(const torch::Tensor& frac, const torch::Tensor& l
 
 }  // namespace
 
-std::vector<Structure> sample_crystals(CspModel& model, const std::vector<CrystalTask>& tasks,
-                                       const TypeConstraints& constraints, const SampleOptions& o,
-                                       SampleReport* report, const SampleProgress& progress) {
-  const auto start = std::chrono::steady_clock::now();
-  const torch::Device dev = parse_device(o.device);
-  model.to(dev);
-  model.net()->eval();
+void check_sample_request(CspModel& model, const std::vector<CrystalTask>& tasks, const TypeConstraints& constraints,
+                          const SampleOptions& o) {
   const int T = model.diffusion_options().steps;
   const int steps = o.steps > 0 ? o.steps : T;
   if (steps > T) throw Error("--steps " + std::to_string(steps) + " exceeds the model's " + std::to_string(T), ErrorKind::kUsage);
-  const double step_lr = o.step_lr >= 0 ? o.step_lr : model.diffusion_options().step_lr;
-  const std::vector<int> grid = time_grid(T, steps);
   const int vocab = model.net_options().vocab;
   for (std::size_t i = 0; i < tasks.size(); ++i) {
     if (tasks[i].size() <= 0) throw Error("task " + std::to_string(i + 1) + ": no atoms", ErrorKind::kUsage);
@@ -385,8 +378,6 @@ std::vector<Structure> sample_crystals(CspModel& model, const std::vector<Crysta
                   ErrorKind::kUsage);
     if (o.guidance->model->encoder_options().vocab != vocab)
       throw Error("the property model's vocabulary differs from the generator's", ErrorKind::kUsage);
-    o.guidance->model->to(dev);
-    o.guidance->model->train(false);
   }
   if (model.flow() && o.kind == SamplerKind::kPc)
     throw Error("the pc sampler's Langevin corrector needs a score model; this model learned its coordinates by flow "
@@ -399,6 +390,29 @@ std::vector<Structure> sample_crystals(CspModel& model, const std::vector<Crysta
                 ErrorKind::kUsage);
   if (o.precision != "fp32" && o.precision != "bf16")
     throw Error("--precision " + o.precision + ": fp32 or bf16", ErrorKind::kUsage);
+}
+
+std::vector<Structure> sample_crystals(CspModel& model, const std::vector<CrystalTask>& tasks,
+                                       const TypeConstraints& constraints, const SampleOptions& o,
+                                       SampleReport* report, const SampleProgress& progress) {
+  const auto start = std::chrono::steady_clock::now();
+  const torch::Device dev = parse_device(o.device);
+  model.to(dev);
+  model.net()->eval();
+  check_sample_request(model, tasks, constraints, o);
+  const int T = model.diffusion_options().steps;
+  const int steps = o.steps > 0 ? o.steps : T;
+  const double step_lr = o.step_lr >= 0 ? o.step_lr : model.diffusion_options().step_lr;
+  const std::vector<int> grid = time_grid(T, steps);
+  const int vocab = model.net_options().vocab;
+  const std::size_t num_properties = model.net_options().condition_properties.size();
+  bool property_conditioned = false;
+  for (const auto& t : tasks)
+    for (double v : t.properties) property_conditioned |= std::isfinite(v);
+  if (o.guidance) {
+    o.guidance->model->to(dev);
+    o.guidance->model->train(false);
+  }
   // bfloat16 copy of the network (the float32 one stays for guidance and the caller).
   std::optional<CspModel> half;
   if (o.precision == "bf16") {

@@ -101,6 +101,12 @@ struct CrystalTask {
 /// still moves.
 using SampleProgress = std::function<void(double done, std::size_t total)>;
 
+/// Every check sample_crystals makes before any work (the model can sample
+/// these tasks with these options and constraints); throws a usage Error
+/// naming the first problem. Cheap: callers that plan a run call it first.
+void check_sample_request(CspModel& model, const std::vector<CrystalTask>& tasks, const TypeConstraints& constraints,
+                          const SampleOptions& options);
+
 /// One structure per task; de novo tasks need a generation model and obey
 /// `constraints` (checked before any work: an impossible request throws).
 /// `progress` is called after every time step and every batch.

@@ -99,14 +99,17 @@ void copy_parameters(CspModel& from, CspModel& to) {
 /// into both the model and its EMA; returns what the metadata records.
 nlohmann::json warm_start(const std::string& path, CspModel& model, CspModel& ema) {
   LoadedModel source = load_model_file(path);
-  if (source.model->net_options().diffuse_types != model.net_options().diffuse_types)
-    throw Error("--init " + path + ": a " + source.task + " model, and this run trains a " + model.task() + " model",
-                ErrorKind::kUsage);
-  // From one-hot DDPM types to D3PM (or back) the geometry layers carry
-  // over; the type input and output mean different things, so they start fresh.
-  const bool same_types = source.model->net_options().type_diffusion == model.net_options().type_diffusion;
+  const auto& src_opts = source.model->net_options();
+  const auto& dst_opts = model.net_options();
+  // The geometry layers (message passing, coordinate and lattice heads) mean
+  // the same in every task, so they carry over between CSP and generation and
+  // between one-hot DDPM and D3PM types. The type input and output carry over
+  // only between models that diffuse types the same way.
+  const bool same_types =
+      src_opts.diffuse_types == dst_opts.diffuse_types && src_opts.type_diffusion == dst_opts.type_diffusion;
   const auto from = source.for_sampling().net()->named_parameters();
   std::size_t copied = 0, fresh = 0;
+  bool embedding_to_type_in = false;
   torch::NoGradGuard no_grad;
   for (CspModel* target : {&model, &ema})
     for (auto& p : target->net()->named_parameters()) {
@@ -115,14 +118,33 @@ nlohmann::json warm_start(const std::string& path, CspModel& model, CspModel& em
       if (src && src->sizes() == p.value().sizes() && (same_types || !type_layer)) {
         p.value().copy_(*src);
         copied += target == &model;
-      } else {
-        fresh += target == &model;
+        continue;
       }
+      // CSP → generation: the CSP model's element embedding is what the
+      // generation model's type input should compute for a clean one-hot
+      // type, so it becomes that layer's weight columns (bias 0; the D3PM
+      // mask column stays fresh). At low noise the new model starts as the
+      // CSP model.
+      const auto* embedding = from.find("atom_embedding.weight");
+      if (embedding && !src_opts.diffuse_types && dst_opts.diffuse_types && p.key().rfind("type_in.", 0) == 0 &&
+          p.value().size(0) == embedding->size(1) && (p.key() == "type_in.bias" || p.value().size(1) >= embedding->size(0))) {
+        if (p.key() == "type_in.bias")
+          p.value().zero_();
+        else
+          p.value().narrow(1, 0, embedding->size(0)).copy_(embedding->t());
+        copied += target == &model;
+        embedding_to_type_in = true;
+        continue;
+      }
+      fresh += target == &model;
     }
-  return {{"model", path},
-          {"copied_parameters", copied},
-          {"new_parameters", fresh},
-          {"source_commands", source.state.metadata.value("commands", nlohmann::json::array())}};
+  nlohmann::json out = {{"model", path},
+                        {"source_task", source.task},
+                        {"copied_parameters", copied},
+                        {"new_parameters", fresh},
+                        {"source_commands", source.state.metadata.value("commands", nlohmann::json::array())}};
+  if (embedding_to_type_in) out["type_in_from"] = "atom_embedding (transposed; the mask column fresh)";
+  return out;
 }
 
 // Space-group labels for conditioned training: spglib's number at symprec
