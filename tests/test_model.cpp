@@ -303,6 +303,47 @@ TEST(Training, ResumeContinuesTheSameRun) {
   fs::remove_all(dir);
 }
 
+
+// `train --init` from a CSP model into a D3PM generation model: the geometry
+// layers carry over by name, and the CSP element embedding becomes the type
+// input's weight columns (bias 0), so a clean one-hot type enters the new
+// network as it entered the CSP one; the mask column stays fresh.
+TEST(Training, InitFromACspModelCarriesItsElementEmbeddingIntoTheTypeInput) {
+  const std::string dir = temp_dir("xtd_init");
+  Dataset all = read_cdvae_csv(std::string(XTALDIFF_DATA_DIR) + "/datasets/perov_5/val.csv.gz");
+  all.records.resize(8);
+  write_cdvae_csv(all, dir + "/train.csv");
+  TrainOptions o;
+  o.data = dir + "/train.csv";
+  o.net = CspNetOptions::preset("tiny");
+  o.diffusion.steps = 50;
+  o.batch = 8;
+  o.quiet = true;
+  o.threads = 1;
+  o.epochs = 1;
+  o.out = dir + "/csp.xtd";
+  train_model(o);
+  o.net.diffuse_types = true;
+  o.net.type_diffusion = "d3pm";
+  o.init = dir + "/csp.xtd";
+  o.lr = 1e-12;  // one step that moves nothing measurable: the file shows the warm start itself
+  o.out = dir + "/gen.xtd";
+  train_model(o);
+  LoadedModel csp = load_model_file(dir + "/csp.xtd"), gen = load_model_file(dir + "/gen.xtd");
+  const auto from = csp.for_sampling().net()->named_parameters();
+  const auto to = gen.for_sampling().net()->named_parameters();
+  const torch::Tensor embedding = from["atom_embedding.weight"];  // [vocab, hidden]
+  const torch::Tensor w = to["type_in.weight"];                    // [hidden, vocab + 1]
+  ASSERT_EQ(w.size(1), embedding.size(0) + 1);
+  EXPECT_LT(max_abs(w.narrow(1, 0, embedding.size(0)) - embedding.t()), 1e-6);
+  EXPECT_LT(max_abs(to["type_in.bias"]), 1e-6);
+  EXPECT_LT(max_abs(to["layer0.edge_in.weight"] - from["layer0.edge_in.weight"]), 1e-6);
+  const auto& init = gen.state.metadata["init"];
+  EXPECT_EQ(init["source_task"], "csp");
+  EXPECT_TRUE(init.contains("type_in_from"));
+  EXPECT_GT(init["copied_parameters"].get<int>(), 10);
+  fs::remove_all(dir);
+}
 TEST(Sampling, BadRequestsAreClearErrors) {
   DiffusionOptions d;
   d.steps = 20;
