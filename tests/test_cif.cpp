@@ -438,13 +438,13 @@ TEST(CifErrors, LineNumbersCountFromFirstLine) {
 
 TEST(CifErrors, HugeSingleLineIsLinear) {
   // 64 MB on one line: a value without a tag, then an unterminated quote.
+  // No timing assertion (a loaded machine would fail it): a scan quadratic
+  // in the line length would not end within ctest's timeout, and
+  // bench/ measures the reader's speed.
   const std::string big(64 << 20, 'a');
-  const auto t0 = std::chrono::steady_clock::now();
   EXPECT_EQ(error_of("data_x\n" + big).rfind("t.cif:2: value 'aaaa", 0), 0u);
   EXPECT_EQ(error_of("data_x\n_t '" + big).rfind("t.cif:2: unterminated quoted value", 0), 0u);
   EXPECT_LT(error_of("data_x\n_t " + big).size(), 200u);  // messages quote an excerpt only
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  EXPECT_LT(seconds, 5.0);
 }
 
 // ---------------------------------------------------------------- writing

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "crystal/symmetry.h"
 #include "model/model_file.h"
 #include "model/property_model.h"
 #include "sample/request.h"
@@ -158,7 +159,7 @@ void run_model(const ModelCli& c) {
       std::string top;
       for (std::size_t i = 0; i < std::min<std::size_t>(6, groups.size()); ++i)
         top += fmt::format("{}{} ({})", i ? ", " : "", groups[i].second, groups[i].first);
-      fmt::print("  space groups in training (symprec 0.1): {} distinct; most common {}\n", groups.size(), top);
+      fmt::print("  space groups in training (symprec {}): {} distinct; most common {}\n", kDefaultSymprec, groups.size(), top);
     }
   } else {
     std::string cols;

@@ -61,12 +61,6 @@ namespace xtaldiff {
 namespace {
 
 
-/// Python's round(): half to even.
-double round_half_even(double x) {
-  double r = std::round(x);
-  if (std::fabs(x - std::trunc(x)) == 0.5) r = 2.0 * std::round(x / 2.0);
-  return r;
-}
 
 /// x = p / d for a positive 2x2 diagonal d, rounded exactly as LAPACK
 /// dgelsd (numpy.linalg.lstsq) computes it: dlalsd scales the diagonal by

@@ -12,6 +12,10 @@ namespace xtaldiff {
 
 constexpr double kPi = 3.14159265358979323846;
 
+/// Python's round() and numpy.round: half to even (the default rounding
+/// mode of std::nearbyint, which nothing here changes).
+inline double round_half_even(double x) { return std::nearbyint(x); }
+
 using Vec3 = std::array<double, 3>;
 using Mat3 = std::array<Vec3, 3>;
 using IMat3 = std::array<std::array<int, 3>, 3>;

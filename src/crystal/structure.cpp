@@ -168,11 +168,17 @@ Structure sorted_by_species(const Structure& s) {
     if (s.species[a] != s.species[b]) return s.species[a] < s.species[b];
     return s.frac[a] < s.frac[b];
   });
+  return permuted(s, idx);
+}
+
+Structure permuted(const Structure& s, const std::vector<std::size_t>& order) {
   Structure out;
   out.lattice = s.lattice;
-  for (auto i : idx) {
-    out.species.push_back(s.species[i]);
-    out.frac.push_back(s.frac[i]);
+  out.species.reserve(order.size());
+  out.frac.reserve(order.size());
+  for (auto i : order) {
+    out.species.push_back(s.species.at(i));
+    out.frac.push_back(s.frac.at(i));
   }
   return out;
 }

@@ -60,6 +60,8 @@ std::vector<Neighbor> neighbor_list(const Structure& s, double cutoff);
 Structure make_supercell(const Structure& s, const IMat3& t);
 /// Sites sorted by atomic number, then coordinates (stable).
 Structure sorted_by_species(const Structure& s);
+/// The sites of `s` in the order `order` (indices into s; a subset is allowed), same lattice.
+Structure permuted(const Structure& s, const std::vector<std::size_t>& order);
 /// Each site moved by a random Cartesian vector of length `distance` Å
 /// (uniform direction), seeded.
 Structure perturbed(const Structure& s, double distance, std::uint64_t seed);

@@ -74,16 +74,6 @@ std::vector<std::size_t> pymatgen_site_order(const Structure& s) {
   return order;
 }
 
-Structure permuted(const Structure& s, const std::vector<std::size_t>& order) {
-  Structure p;
-  p.lattice = s.lattice;
-  for (auto i : order) {
-    p.species.push_back(s.species[i]);
-    p.frac.push_back(s.frac[i]);
-  }
-  return p;
-}
-
 DatasetPtr get_dataset(const Structure& s, double symprec, double angle_tol) {
   s.validate();
   SpglibCell cell(s);
@@ -175,15 +165,19 @@ std::string spacegroup_symbol(int number) {
   return table[number];
 }
 
+int crystal_system_number(int n) {
+  // The last space group of each crystal system, triclinic .. cubic.
+  constexpr int kLast[] = {2, 15, 74, 142, 167, 194, 230};
+  if (n < 1 || n > 230) return 0;
+  int system = 1;
+  while (n > kLast[system - 1]) ++system;
+  return system;
+}
+
 std::string crystal_system(int n) {
-  if (n < 1 || n > 230) return "unknown";
-  if (n <= 2) return "triclinic";
-  if (n <= 15) return "monoclinic";
-  if (n <= 74) return "orthorhombic";
-  if (n <= 142) return "tetragonal";
-  if (n <= 167) return "trigonal";
-  if (n <= 194) return "hexagonal";
-  return "cubic";
+  static const char* const kNames[] = {"unknown",    "triclinic", "monoclinic", "orthorhombic",
+                                       "tetragonal", "trigonal",  "hexagonal",  "cubic"};
+  return kNames[crystal_system_number(n)];
 }
 
 }  // namespace xtaldiff

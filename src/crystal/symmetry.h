@@ -45,5 +45,7 @@ Structure standard_conventional(const Structure& s, double symprec = kDefaultSym
 std::string spacegroup_symbol(int number);
 /// Crystal system name ("cubic", ...) from a space-group number.
 std::string crystal_system(int spacegroup_number);
+/// The same as a number: 1 triclinic .. 7 cubic; 0 outside 1..230.
+int crystal_system_number(int spacegroup_number);
 
 }  // namespace xtaldiff

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <tuple>
 
+#include "crystal/linalg.h"
 #include "diffusion/wrapped_normal.h"
 #include "util/error.h"
 
@@ -13,7 +14,6 @@ namespace xtaldiff {
 
 CosineBetaSchedule::CosineBetaSchedule(int t_steps, double s) : steps(t_steps) {
   if (t_steps < 1) throw Error("diffusion needs at least one step", ErrorKind::kUsage);
-  constexpr double kPi = 3.14159265358979323846;
   // ᾱ(x) = cos²(((x/T) + s)/(1 + s) · π/2), normalised by ᾱ(0); β from ratios.
   std::vector<double> abar(t_steps + 1);
   for (int i = 0; i <= t_steps; ++i) {

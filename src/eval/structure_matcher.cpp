@@ -42,14 +42,10 @@ constexpr double kNiggliTol = 1e-5;  ///< pymatgen get_niggli_reduced_lattice de
 double mod1(double x) {
   return x - std::floor(x);
 }
-/// numpy.round: half to even.
-double round_even(double x) {
-  return std::nearbyint(x);
-}
 /// Distance of a fractional difference from the nearest integer (numpy
 /// style: `d - np.round(d)`).
 double frac_offset_np(double d) {
-  return std::fabs(d - round_even(d));
+  return std::fabs(d - round_half_even(d));
 }
 
 /// |d - round(d)| with C's round (half away from zero), as pymatgen's
@@ -275,7 +271,7 @@ bool find_smaller_cell(const Structure& s, double tol, Structure* out) {
                       // Running average of the images nearest to the average.
                       for (int k = 0; k < 3; ++k) {
                         const double off = all_frac[j][k] - coords[k];
-                        coords[k] += (off - round_even(off)) / (members + 1);
+                        coords[k] += (off - round_half_even(off)) / (members + 1);
                       }
                     }
                     ++members;

@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "crystal/symmetry.h"
 #include "io/cif.h"
 #include "io/dataset.h"
 
@@ -38,7 +39,7 @@ Dataset read_structures(const std::string& path, const ReadOptions& options = {}
 
 struct WriteOptions {
   bool symmetrize = false;  ///< CIF: space group + asymmetric unit instead of P1
-  double symprec = 0.1;
+  double symprec = kDefaultSymprec;
 };
 
 /// Writes a dataset. A single-structure format (.vasp) with several records

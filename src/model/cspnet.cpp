@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "crystal/symmetry.h"
 #include "util/error.h"
 
 namespace xtaldiff {
@@ -129,13 +130,7 @@ EdgeIndex EdgeIndex::fully_connected(const std::vector<int64_t>& counts, const t
 
 int crystal_system_index(int n) {
   if (n <= 0) return 0;
-  if (n <= 2) return 1;
-  if (n <= 15) return 2;
-  if (n <= 74) return 3;
-  if (n <= 142) return 4;
-  if (n <= 167) return 5;
-  if (n <= 194) return 6;
-  if (n <= 230) return 7;
+  if (n <= 230) return crystal_system_number(n);
   throw Error("space group " + std::to_string(n) + " is outside 1..230", ErrorKind::kUsage);
 }
 

@@ -88,7 +88,7 @@ std::string targets_section(const nlohmann::json& m) {
     h += fmt::format("<p>Space group requested: <b>{} ({})</b>, guidance {}: <b>{}</b> of the outputs have it at "
                      "symprec {} ({} hits).</p>\n",
                      html_escape(spacegroup_symbol(sg)), sg, json_text(c.value("guidance", nlohmann::json(1))),
-                     number_text(100 * c.value("hit_rate", 0.0), 1) + " %", json_text(c.value("symprec", nlohmann::json(0.1))),
+                     number_text(100 * c.value("hit_rate", 0.0), 1) + " %", json_text(c.value("symprec", nlohmann::json(kDefaultSymprec))),
                      json_text(c.value("hits", nlohmann::json(0))));
   }
   const nlohmann::json* targets = nullptr;
@@ -188,7 +188,7 @@ std::string sample_report_html(const SampleReportInput& in, SampleReportSummary*
   h += "</table>\n";
   h += targets_section(in.manifest);
   if (sg_col || in.find_spacegroups) {
-    h += fmt::format("<h2>Space groups</h2>\n<p>spglib at symprec 0.1; {} distinct.</p>\n", groups.size());
+    h += fmt::format("<h2>Space groups</h2>\n<p>spglib at symprec {}; {} distinct.</p>\n", kDefaultSymprec, groups.size());
     h += histogram(groups, n, 15, "space group");
   }
   h += fmt::format("<h2>Compositions</h2>\n<p>Distinct reduced formulas: {}.</p>\n", formulas.size());
