@@ -158,8 +158,9 @@ TEST(D3pm, TrainsRoundTripsAndRefusesPropertyGuidance) {
     EXPECT_EQ(d3pm.state.metadata["init"]["copied_parameters"].get<std::size_t>() + 4,
               ddpm.for_sampling().net()->parameters().size());
   }
-  // A CSP model is no start for a generation model.
-  o.init = std::string(XTALDIFF_DATA_DIR) + "/../models/perov5-csp.xtd";
+  // A property predictor is no start for a generation model (a CSP model
+  // is: Training.InitFromACspModelCarriesItsElementEmbeddingIntoTheTypeInput).
+  o.init = std::string(XTALDIFF_DATA_DIR) + "/../models/perov5-heat_ref.xtd";
   o.out = (set.dir / "refused.xtd").string();
   EXPECT_THROW(train_model(o), Error);
   o.out = d3pm_out;
