@@ -271,9 +271,9 @@ TEST(ModelFile, DamagedAndForeignFilesAreClearErrors) {
   fs::remove_all(dir);
 }
 
-TEST(Training, ResumeContinuesTheSameRun) {
-  const std::string dir = temp_dir("xtd_resume");
-  // Eight Perov-5 crystals as a tiny training set.
+// Eight Perov-5 crystals written to dir/train.csv, and the options of a
+// tiny one-thread CSP training on them (T = 50).
+static TrainOptions tiny_csp_training(const std::string& dir, int batch, int epochs) {
   Dataset all = read_cdvae_csv(std::string(XTALDIFF_DATA_DIR) + "/datasets/perov_5/val.csv.gz");
   all.records.resize(8);
   write_cdvae_csv(all, dir + "/train.csv");
@@ -281,10 +281,16 @@ TEST(Training, ResumeContinuesTheSameRun) {
   o.data = dir + "/train.csv";
   o.net = CspNetOptions::preset("tiny");
   o.diffusion.steps = 50;
-  o.batch = 4;
+  o.batch = batch;
   o.quiet = true;
   o.threads = 1;
-  o.epochs = 4;
+  o.epochs = epochs;
+  return o;
+}
+
+TEST(Training, ResumeContinuesTheSameRun) {
+  const std::string dir = temp_dir("xtd_resume");
+  TrainOptions o = tiny_csp_training(dir, 4, 4);
   o.out = dir + "/straight.xtd";
   train_model(o);
   o.out = dir + "/resumed.xtd";
@@ -310,17 +316,7 @@ TEST(Training, ResumeContinuesTheSameRun) {
 // network as it entered the CSP one; the mask column stays fresh.
 TEST(Training, InitFromACspModelCarriesItsElementEmbeddingIntoTheTypeInput) {
   const std::string dir = temp_dir("xtd_init");
-  Dataset all = read_cdvae_csv(std::string(XTALDIFF_DATA_DIR) + "/datasets/perov_5/val.csv.gz");
-  all.records.resize(8);
-  write_cdvae_csv(all, dir + "/train.csv");
-  TrainOptions o;
-  o.data = dir + "/train.csv";
-  o.net = CspNetOptions::preset("tiny");
-  o.diffusion.steps = 50;
-  o.batch = 8;
-  o.quiet = true;
-  o.threads = 1;
-  o.epochs = 1;
+  TrainOptions o = tiny_csp_training(dir, 8, 1);
   o.out = dir + "/csp.xtd";
   train_model(o);
   o.net.diffuse_types = true;
