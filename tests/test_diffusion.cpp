@@ -172,6 +172,14 @@ TEST(TorusFlow, AntiAnnealingScalesTheVelocityButNeverPassesTheCleanEstimate) {
   EXPECT_DOUBLE_EQ(flow.anneal_factor(500, 500, 300, 10.0), 2.5);
   EXPECT_DOUBLE_EQ(flow.anneal_factor(100, 100, 50, 10.0), 2.0);
   EXPECT_DOUBLE_EQ(flow.anneal_factor(50, 50, 0, 10.0), 1.0);
+  // A late onset τ_a: the plain ODE before it, 1 + S·(1 − τ/τ_a) after it
+  // (capped as above): τ_a = ½, S = 10 gives 1 at τ = 0.6, 3 at τ = 0.4,
+  // 1 + 10·½ = 6 at τ = ¼ (capped at 250/50 = 5 when stepping to 200).
+  EXPECT_DOUBLE_EQ(flow.anneal_factor(600, 600, 550, 10.0, 0.5), 1.0);
+  EXPECT_DOUBLE_EQ(flow.anneal_factor(400, 400, 300, 10.0, 0.5), 3.0);
+  EXPECT_DOUBLE_EQ(flow.anneal_factor(250, 250, 240, 10.0, 0.5), 6.0);
+  EXPECT_DOUBLE_EQ(flow.anneal_factor(250, 250, 200, 10.0, 0.5), 5.0);
+  EXPECT_DOUBLE_EQ(flow.anneal_factor(500, 500, 450, 3.0, 1.0), flow.anneal_factor(500, 500, 450, 3.0));
   auto pred = torch::tensor({{std::sqrt(12.0), 0.0, -std::sqrt(12.0)}}, torch::kFloat64);
   EXPECT_NEAR(flow.slope(pred, 2.5)[0][0].item<double>(), 2.5, 1e-12);
   EXPECT_NEAR(flow.slope(pred)[0][2].item<double>(), -1.0, 1e-12);

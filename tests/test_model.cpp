@@ -374,6 +374,35 @@ TEST(Sampling, EverySamplerReturnsFiniteStructuresOfTheRequestedComposition) {
   }
 }
 
+TEST(Sampling, PolishCostsItsEvaluationsAndNeedsAFlowModel) {
+  DiffusionOptions d;
+  d.steps = 20;
+  d.coord_objective = "flow";
+  CspModel flow(CspNetOptions::preset("tiny"), d);
+  SampleOptions o;
+  o.kind = SamplerKind::kOde;
+  o.steps = 10;
+  o.seed = 7;
+  SampleReport plain_rep, rep;
+  const auto plain = sample_csp(flow, {{38, 22, 8, 8, 8}}, o, &plain_rep);
+  o.polish = 3;
+  o.polish_time = 2;
+  const auto polished = sample_csp(flow, {{38, 22, 8, 8, 8}}, o, &rep);
+  EXPECT_EQ(rep.network_evaluations, plain_rep.network_evaluations + 3);
+  EXPECT_NE(polished[0].frac, plain[0].frac);
+  for (const auto& f : polished[0].frac)
+    for (double x : f) EXPECT_TRUE(std::isfinite(x) && x >= 0 && x < 1);
+  o.polish_time = 21;  // beyond T
+  EXPECT_THROW(sample_csp(flow, {{38, 22, 8, 8, 8}}, o), Error);
+  o.polish_time = 2;
+  o.anneal_onset = 0;
+  EXPECT_THROW(sample_csp(flow, {{38, 22, 8, 8, 8}}, o), Error);
+  d.coord_objective = "score";
+  CspModel score(CspNetOptions::preset("tiny"), d);
+  o.anneal_onset = 1;
+  EXPECT_THROW(sample_csp(score, {{38, 22, 8, 8, 8}}, o), Error);
+}
+
 TEST(Sampling, ProgressMovesWithinABatchAndEndsAtTheTotal) {
   DiffusionOptions d;
   d.steps = 20;

@@ -155,6 +155,13 @@ void add_sample_command(CLI::App& app) {
   cmd->add_option("--device", c->request.device, "cpu or cuda")->capture_default_str();
   cmd->add_option("--threads", c->threads, "CPU threads (0: all cores)")->capture_default_str();
   cmd->add_option("--batch-atoms", c->request.batch_atoms, "atoms per network batch")->capture_default_str();
+  cmd->add_option("--anneal-onset", c->request.anneal_onset,
+                  "flow models: τ in (0, 1] where --anneal starts (the plain ODE before it)");
+  cmd->add_option("--polish", c->request.polish,
+                  "flow models: network evaluations after the last step, each taking the clean estimate at "
+                  "--polish-time (pulls atoms onto their sites)");
+  cmd->add_option("--polish-time", c->request.polish_time, "time step (of the model's T) of --polish")
+      ->capture_default_str();
   cmd->add_flag("--symmetrized-cifs", c->outputs.symmetrized_cifs,
                 "also write DIR/cifs_symmetrized/: each structure in its space group at symprec 0.1 (asymmetric unit)");
   cmd->add_flag("-q,--quiet", c->quiet, "no progress output");

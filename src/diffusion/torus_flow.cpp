@@ -23,8 +23,8 @@ std::pair<torch::Tensor, torch::Tensor> TorusFlow::noise_and_target(const torch:
   return {frac_mod1(x0 + tau * velocity), velocity * kVelocityScale};
 }
 
-double TorusFlow::anneal_factor(int t, int from, int to, double anneal) const {
-  const double factor = 1.0 + anneal * (1.0 - double(t) / steps_);
+double TorusFlow::anneal_factor(int t, int from, int to, double anneal, double onset) const {
+  const double factor = 1.0 + anneal * std::max(0.0, 1.0 - double(t) / steps_ / onset);
   return from > to ? std::min(factor, double(from) / double(from - to)) : factor;
 }
 
@@ -36,8 +36,9 @@ torch::Tensor TorusFlow::step_with_slope(const torch::Tensor& x, const torch::Te
   return frac_mod1(x + (double(s - t) / steps_) * slope);
 }
 
-torch::Tensor TorusFlow::step(const torch::Tensor& x, const torch::Tensor& pred, int t, int s, double anneal) const {
-  return step_with_slope(x, slope(pred, anneal_factor(t, t, s, anneal)), t, s);
+torch::Tensor TorusFlow::step(const torch::Tensor& x, const torch::Tensor& pred, int t, int s, double anneal,
+                              double onset) const {
+  return step_with_slope(x, slope(pred, anneal_factor(t, t, s, anneal, onset)), t, s);
 }
 
 }  // namespace xtaldiff

@@ -43,13 +43,16 @@ class TorusFlow {
                                                            int64_t num_crystals) const;
   /// Velocity multiplier at time t within the step from → to:
   /// min(1 + S·(1 − τ_t), τ_from / (τ_from − τ_to)).
-  double anneal_factor(int t, int from, int to, double anneal) const;
+  /// With `onset` τ_a < 1 the factor is 1 + S·max(0, 1 − τ_t/τ_a): the
+  /// plain ODE until τ_a, anti-annealed after it.
+  double anneal_factor(int t, int from, int to, double anneal, double onset = 1.0) const;
   /// dx/dτ from the network output, times `factor`.
   torch::Tensor slope(const torch::Tensor& pred, double factor = 1) const;
   /// x + (τ_s − τ_t)·slope, wrapped into [0, 1).
   torch::Tensor step_with_slope(const torch::Tensor& x, const torch::Tensor& slope, int t, int s) const;
   /// One Euler step t → s (anti-annealed by S).
-  torch::Tensor step(const torch::Tensor& x, const torch::Tensor& pred, int t, int s, double anneal = 0) const;
+  torch::Tensor step(const torch::Tensor& x, const torch::Tensor& pred, int t, int s, double anneal = 0,
+                     double onset = 1.0) const;
 
  private:
   int steps_;

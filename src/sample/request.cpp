@@ -372,6 +372,9 @@ SamplePlan plan_sample(const SampleRequest& r, LoadedModel& loaded) {
   so.anneal = r.anneal >= 0 ? r.anneal
               : (r.sampler == "auto" && auto_default.anneal >= 0) ? auto_default.anneal
                                                                    : built_in_anneal;
+  so.anneal_onset = r.anneal_onset > 0 ? r.anneal_onset : 1.0;
+  so.polish = r.polish >= 0 ? r.polish : 0;
+  so.polish_time = r.polish_time;
   so.step_lr = r.step_lr;
   so.seed = r.seed;
   so.device = r.device;

@@ -56,6 +56,9 @@ struct SampleRequest {
   std::string sampler = "auto";
   int steps = 0;                     ///< 0: auto's, or the model's T
   double anneal = -1;                ///< < 0: the model's default
+  double anneal_onset = -1;          ///< < 0: the model's default, else 1
+  int polish = -1;                   ///< < 0: the model's default (flow models; sampler.h)
+  int polish_time = 20;
   double lattice_clip = -1;          ///< < 0: from the training set
   double step_lr = -1;
   std::string precision = "fp32";

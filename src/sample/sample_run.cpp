@@ -213,6 +213,9 @@ nlohmann::json write_sample_run(const std::string& out_dir, const SampleRequest&
       {"coord_objective", diffusion.coord_objective},
       {"refine_symmetry", refine_report},
       {"anneal", so.anneal},
+      {"anneal_onset", so.anneal_onset},
+      {"polish", so.polish > 0 ? nlohmann::json{{"evaluations", so.polish}, {"time", so.polish_time}}
+                               : nlohmann::json(nullptr)},
       {"step_lr", so.step_lr >= 0 ? so.step_lr : diffusion.step_lr},
       {"seed", so.seed},
       {"crystals", run.report.crystals},

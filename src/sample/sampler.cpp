@@ -190,7 +190,8 @@ DenoiserOutput conditioned_denoise(CspModel& model, const Conditioning& c, const
 BatchResult run_batch(CspModel& model, const CrystalBatch& b, const TypeState& ts, const std::vector<int>& grid,
                       SamplerKind kind, double step_lr, torch::Generator& gen, const torch::Device& dev,
                       const PropertyGuidance* guidance, const Conditioning& conditioning, double lattice_clip,
-                      double anneal, CspModel* half, const std::function<void(double)>& step_done) {
+                      double anneal, double anneal_onset, int polish, int polish_time, CspModel* half,
+                      const std::function<void(double)>& step_done) {
   const int64_t nb = b.num_crystals(), na = b.total_atoms();
   const int T = model.diffusion_options().steps;
   auto randn = [&](std::vector<int64_t> shape) {
@@ -218,7 +219,7 @@ BatchResult run_batch(CspModel& model, const CrystalBatch& b, const TypeState& t
   // clock (σ for the VE ODE, τ for the flow), and the step along it.
   // `t` is where the network was evaluated, within the step from → to.
   auto coord_slope = [&](const torch::Tensor& pred, int t, int from, int to) {
-    return flow ? flw.slope(pred, flw.anneal_factor(t, from, to, anneal)) : crd.ode_slope(pred, t);
+    return flow ? flw.slope(pred, flw.anneal_factor(t, from, to, anneal, anneal_onset)) : crd.ode_slope(pred, t);
   };
   auto coord_step = [&](const torch::Tensor& x, const torch::Tensor& slope, int t, int s) {
     return flow ? flw.step_with_slope(x, slope, t, s) : crd.step_with_slope(x, slope, t, s);
@@ -296,6 +297,26 @@ BatchResult run_batch(CspModel& model, const CrystalBatch& b, const TypeState& t
     }
     a0_last = a0;
     if (step_done) step_done(double(k + 1) / (grid.size() - 1));
+  }
+  if (polish > 0) {
+    // The types are final: the network sees them clean (a0 as its input).
+    torch::Tensor a_in = d3pm_types   ? d3pm.input(state)
+                         : ddpm_types ? a
+                                      : b.atom_types;
+    auto times = torch::full({nb}, static_cast<float>(polish_time), torch::TensorOptions(torch::kFloat32).device(dev));
+    auto t_atoms = torch::full({na}, polish_time, torch::TensorOptions(torch::kInt64).device(dev));
+    auto t_cryst = torch::full({nb}, polish_time, torch::TensorOptions(torch::kInt64).device(dev));
+    for (int i = 0; i < polish; ++i) {
+      // Back onto the path at τ_p with fresh noise, as in training, so that
+      // an atom left at the midpoint of two mirror-image sites (where the
+      // averaged velocity vanishes) is pushed towards one of them.
+      auto u = torch::rand({na, 3}, gen, torch::TensorOptions(torch::kFloat32)).to(dev);
+      x = flw.noise_and_target(x, t_atoms, u, b.crystal_of_atom, nb).first;
+      l = lat.noise(l, t_cryst, randn({nb, 3, 3}));
+      auto pred = denoise(times, a_in, x, l, polish_time);
+      x = flw.step(x, pred.coords, polish_time, 0);
+      l = lat.clean_estimate(l, pred.lattice, polish_time, clip);
+    }
   }
   BatchResult r{x, l, b.atom_types};
   if (d3pm_types) a0_last = torch::one_hot(state.clamp_max(vocab - 1), vocab).to(torch::kFloat32);
@@ -385,6 +406,15 @@ void check_sample_request(CspModel& model, const std::vector<CrystalTask>& tasks
                 ErrorKind::kUsage);
   if (!std::isfinite(o.anneal) || o.anneal < 0)
     throw Error("--anneal must be a finite number >= 0", ErrorKind::kUsage);
+  if (!(o.anneal_onset > 0 && o.anneal_onset <= 1))
+    throw Error("--anneal-onset must lie in (0, 1]", ErrorKind::kUsage);
+  if (o.polish < 0) throw Error("--polish must be >= 0", ErrorKind::kUsage);
+  if (o.polish > 0 && !model.flow())
+    throw Error("--polish takes the clean estimate of a flow model's velocity; this model learned a score "
+                "(train with --objective flow)",
+                ErrorKind::kUsage);
+  if (o.polish > 0 && (o.polish_time < 1 || o.polish_time > model.diffusion_options().steps))
+    throw Error("--polish-time must lie in 1.." + std::to_string(model.diffusion_options().steps), ErrorKind::kUsage);
   if (o.anneal != 0 && !model.flow())
     throw Error("--anneal scales a flow model's velocity; this model learned a score (train with --objective flow)",
                 ErrorKind::kUsage);
@@ -429,7 +459,7 @@ std::vector<Structure> sample_crystals(CspModel& model, const std::vector<Crysta
   std::vector<Structure> out(tasks.size());
   SampleReport rep;
   rep.crystals = tasks.size();
-  rep.network_evaluations = evaluations_per_crystal(o.kind, static_cast<int>(grid.size() - 1));
+  rep.network_evaluations = evaluations_per_crystal(o.kind, static_cast<int>(grid.size() - 1)) + o.polish;
   if ((o.spacegroup || property_conditioned) && o.cfg_weight != 0.0 && o.cfg_weight != 1.0)
     rep.network_evaluations *= 2;
   std::vector<std::size_t> pending(tasks.size());
@@ -492,7 +522,7 @@ std::vector<Structure> sample_crystals(CspModel& model, const std::vector<Crysta
       if (progress)
         step_done = [&](double share) { progress(done + share * ids.size(), tasks.size()); };
       const BatchResult r = run_batch(model, b, ts, grid, o.kind, step_lr, gen, dev, o.guidance, conditioning,
-                                      o.lattice_clip, o.anneal, half ? &*half : nullptr, step_done);
+                                      o.lattice_clip, o.anneal, o.anneal_onset, o.polish, o.polish_time, half ? &*half : nullptr, step_done);
       const auto bad = bad_crystals(r.frac, r.lattice, b);
       auto structures = batch_to_structures(r.types, r.frac.nan_to_num(0.0), r.lattice.nan_to_num(0.0), b.counts);
       for (std::size_t k = 0; k < ids.size(); ++k) {

@@ -76,6 +76,15 @@ struct SampleOptions {
   /// Flow models: velocity anti-annealing S ≥ 0 (see torus_flow.h; 0 = the
   /// plain ODE). Refused for score models.
   double anneal = 0;
+  /// τ at which the anti-annealing starts (torus_flow.h); 1 = from the start.
+  double anneal_onset = 1.0;
+  /// Flow models: after the last step, `polish` more network evaluations at
+  /// the low noise level τ = polish_time / T, each replacing coordinates and
+  /// lattice by the network's clean estimate there (x ← x − τ·v̂,
+  /// L ← L̂_0): a fixed-point iteration that pulls atoms the last steps left
+  /// between sites onto them. 0 = none.
+  int polish = 0;
+  int polish_time = 20;
 };
 
 struct SampleReport {
