@@ -7,6 +7,7 @@
 #include <iterator>
 #include <random>
 
+#include "chem/composition.h"
 #include "io/cif.h"
 #include "io/dataset.h"
 #include "io/extxyz.h"
@@ -115,4 +116,63 @@ TEST(BadInput, CsvErrorsNameRecordAndLine) {
   write_file_atomic(dir + "/ragged.csv", "material_id,cif,x\nq,\"data_x\",1,2\n");
   expect_error([&] { read_cdvae_csv(dir + "/ragged.csv"); }, "ragged.csv:2");
   fs::remove_all(dir);
+}
+
+// Found by fuzz/fuzz_extxyz: a Properties string giving `pos` width 1 made
+// the reader take three positions from a one-column field (a read past the
+// line's columns).
+TEST(BadInput, ExtxyzColumnWidthsMustFitWhatIsRead) {
+  const std::string frame = "1\nLattice=\"4 0 0 0 4 0 0 0 4\" Properties=species:S:1:pos:R:1\nNa 0.5\n";
+  expect_error([&] { read_extxyz(frame, "x.extxyz"); }, "x.extxyz:2: Properties: column 'pos' must have width 3, not 1");
+  const std::string wide = "1\nLattice=\"4 0 0 0 4 0 0 0 4\" Properties=species:S:2:pos:R:3\nNa Na 0 0 0\n";
+  expect_error([&] { read_extxyz(wide, "x.extxyz"); }, "column 'species' must have width 1, not 2");
+}
+
+// Found by fuzz/fuzz_json: a number beyond double's range is nlohmann's
+// out_of_range, not a parse_error; it escaped as an uncaught exception.
+TEST(BadInput, JsonNumberBeyondDoubleRange) {
+  expect_error([] { read_json_structures("{\"structures\": [{\"lattice\": [[-2.4e5613]]}]}", "x.json"); },
+               "x.json: invalid JSON");
+}
+
+// Found by fuzz/fuzz_cif: a symmetry operation "x, -1e62*y, z" overflowed
+// the int rotation entry. Such an operation is not crystallographic.
+TEST(BadInput, CifSymmetryOperationWithAHugeCoefficient) {
+  const std::string cif = "data_x\n_cell_length_a 4\n_cell_length_b 4\n_cell_length_c 4\n"
+                          "_cell_angle_alpha 90\n_cell_angle_beta 90\n_cell_angle_gamma 90\n"
+                          "loop_\n_symmetry_equiv_pos_as_xyz\n'x, y, z'\n'x, -100000000000000000000000y, z'\n"
+                          "loop_\n_atom_site_type_symbol\n_atom_site_fract_x\n_atom_site_fract_y\n_atom_site_fract_z\n"
+                          "Na 0 0 0\n";
+  expect_error([&] { read_cif(cif, "x.cif"); }, "x.cif:");
+}
+
+// Found by fuzz/fuzz_formula: an amount of 1e46 overflowed the integer
+// reduction of the formula.
+TEST(BadInput, FormulaAmountsBeyondAnyCrystal) {
+  expect_error([] { (void)Composition::parse("LiO33333333333333333333333333333333333333333333H").reduced_formula(); },
+               "amount of O exceeds 1000000000");
+  EXPECT_EQ(Composition::parse("LiO1000000000").reduced_formula(), "LiO1000000000");
+}
+
+// Every input a fuzzer found (tests/fixtures/fuzz_findings/<target>-<what>)
+// is replayed through its reader: it must parse or end in an Error.
+TEST(BadInput, FuzzerFindingsStayFixed) {
+  const fs::path dir = fs::path(XTALDIFF_FIXTURES_DIR) / "fuzz_findings";
+  std::size_t replayed = 0;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    const std::string bytes = read_file(entry.path().string());
+    const std::string target = name.substr(0, name.find('-'));
+    try {
+      if (target == "cif") read_cif(bytes, name);
+      else if (target == "poscar") read_poscar(bytes, name);
+      else if (target == "extxyz") read_extxyz(bytes, name);
+      else if (target == "json") read_json_structures(bytes, name);
+      else if (target == "formula") (void)Composition::parse(bytes).reduced_formula();
+      else FAIL() << name << ": no reader for target '" << target << "'";
+    } catch (const Error&) {
+    }
+    ++replayed;
+  }
+  EXPECT_GE(replayed, 1u);
 }

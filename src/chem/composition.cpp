@@ -14,6 +14,7 @@ namespace xtaldiff {
 namespace {
 
 constexpr double kAmountTolerance = 1e-8;  // pymatgen Composition.amount_tolerance
+constexpr double kMaxAmount = 1e9;          // atoms of one element in a formula
 
 // Recursive-descent parser for formulas with parentheses:
 //   formula := group*      group := (ELEMENT | '(' formula ')') NUMBER?
@@ -146,6 +147,10 @@ Composition::Composition(const std::map<int, double>& amounts) {
   for (const auto& [z, n] : amounts) {
     element(z);  // validates z
     if (!std::isfinite(n) || n < 0) throw Error("composition: bad amount for " + element(z).symbol);
+    // Integer formulas are reduced with longs; an amount beyond 1e9 atoms is
+    // no crystal's formula (fuzz/fuzz_formula: O3333...3 overflowed the gcd).
+    if (n > kMaxAmount)
+      throw Error("composition: amount of " + element(z).symbol + " exceeds " + format_amount(kMaxAmount, false));
     if (n > kAmountTolerance) amounts_[z] = n;
   }
 }

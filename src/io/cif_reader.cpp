@@ -310,6 +310,9 @@ bool parse_op_component(std::string_view s, std::array<int, 3>& row, double& shi
       const double coefficient = sign * number.value_or(1.0);
       const double rounded = std::round(coefficient);
       if (std::fabs(coefficient - rounded) > 1e-9) return false;  // rotations are integer
+      // and small: a crystallographic rotation's entries in a lattice basis
+      // are -2..2 (fuzz/fuzz_cif found "-1e62*x", an int overflow).
+      if (std::fabs(rounded) > 2) return false;
       row[axis] += static_cast<int>(rounded);
     } else if (number) {
       shift += sign * *number;
@@ -319,7 +322,7 @@ bool parse_op_component(std::string_view s, std::array<int, 3>& row, double& shi
     any = true;
     skip();
   }
-  return any;
+  return any && std::isfinite(shift);
 }
 
 std::optional<SymmetryOp> parse_symop(std::string_view text) {

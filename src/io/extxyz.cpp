@@ -114,6 +114,12 @@ Dataset read_extxyz(std::string_view text, const std::string& source) {
     for (std::size_t k = 0; k < spec.size(); k += 3) {
       auto width = parse_long(spec[k + 2]);
       if (!width || *width <= 0) throw Error(located(source, info_line, "malformed Properties=" + excerpt(props)));
+      // The columns read below must have the width they are read with: a
+      // "pos:R:1" would send the position read past the line's columns.
+      const long needed = spec[k] == "pos" ? 3 : (spec[k] == "species" || spec[k] == "Z") ? 1 : *width;
+      if (*width != needed)
+        throw Error(located(source, info_line, "Properties: column '" + excerpt(spec[k]) + "' must have width " +
+                                                   std::to_string(needed) + ", not " + std::to_string(*width)));
       if (spec[k] == "species") species_col = col;
       else if (spec[k] == "pos") pos_col = col;
       else if (spec[k] == "Z") z_col = col;
