@@ -312,7 +312,11 @@ std::pair<torch::Tensor, torch::Tensor> CspNetImpl::encode(const torch::Tensor& 
                                                            const EdgeIndex& edges, const torch::Tensor& crystal_of_atom,
                                                            int64_t num_crystals, bool reference,
                                                            const Condition& condition) {
-  auto temb = sinusoidal_time_embedding(t, options.time_dim).to(frac.dtype());
+  // The network computes in its weights' type (float32, or bfloat16 for
+  // `sample --precision bf16`); coordinates and lattice may come in float32
+  // either way, and the Fourier arguments below need them there.
+  const auto low = atom_time_in->weight.scalar_type();
+  auto temb = sinusoidal_time_embedding(t, options.time_dim).to(low);
   if (options.conditioned() || condition.any()) {
     auto c = condition_embedding(condition, num_crystals, frac.device());
     if (c.defined()) temb = temb + c;
@@ -320,13 +324,15 @@ std::pair<torch::Tensor, torch::Tensor> CspNetImpl::encode(const torch::Tensor& 
   if (options.diffuse_types != atom_types.is_floating_point())
     throw Error(options.diffuse_types ? "a generation network takes type vectors [N, vocab], not atomic numbers"
                                       : "a CSP network takes atomic numbers [N], not type vectors");
-  auto atoms = options.diffuse_types ? type_in(atom_types) : atom_embedding(atom_types - 1);
+  auto atoms = options.diffuse_types ? type_in(atom_types.to(low)) : atom_embedding(atom_types - 1);
   auto h = torch::cat({atoms, temb.index_select(0, crystal_of_atom)}, 1);
   h = atom_time_in(h);
   EdgeFeatures features;
   // Fourier arguments reach 2π·(F − 1) ≈ 800 rad: they are formed in float32
-  // even when the network runs in bfloat16 (8 mantissa bits would make them noise).
-  const auto low = frac.scalar_type();
+  // even when the network runs in bfloat16, from float32 coordinates (8
+  // mantissa bits, in the coordinates or the arguments, make them noise:
+  // tests/backend_ops found a 39 % error in a trained model's output when
+  // the sampler rounded the coordinates to bfloat16 first).
   const auto frac32 = low == torch::kFloat64 ? frac : frac.to(torch::kFloat32);
   if (reference) {
     auto diff = frac32.index_select(0, edges.dst) - frac32.index_select(0, edges.src);
@@ -341,7 +347,7 @@ std::pair<torch::Tensor, torch::Tensor> CspNetImpl::encode(const torch::Tensor& 
     features.pair_sin = args.sin().to(low);
     features.pair_cos = args.cos().to(low);
   }
-  auto ips = torch::bmm(lattice, lattice.transpose(1, 2)).reshape({num_crystals, 9});
+  auto ips = torch::bmm(lattice, lattice.transpose(1, 2)).reshape({num_crystals, 9}).to(low);
   for (auto& block : blocks) h = block->forward(h, features, ips, edges);
   if (options.layer_norm) h = final_norm(h);
   if (edges.dense_atoms > 0 && !reference)
@@ -361,7 +367,7 @@ DenoiserOutput CspNetImpl::run(const torch::Tensor& t, const torch::Tensor& atom
   out.coords = coord_out(h);
   if (options.diffuse_types) out.types = type_out(h);
   auto m = lattice_out(graph).view({num_crystals, 3, 3});
-  out.lattice = torch::bmm(m, lattice);
+  out.lattice = torch::bmm(m.to(lattice.scalar_type()), lattice);
   return out;
 }
 

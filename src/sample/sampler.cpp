@@ -232,7 +232,9 @@ BatchResult run_batch(CspModel& model, const CrystalBatch& b, const TypeState& t
     DenoiserOutput out;
     if (half) {
       auto low = [](const torch::Tensor& v) { return v.is_floating_point() ? v.to(torch::kBFloat16) : v; };
-      out = conditioned_denoise(*half, conditioning, times, low(a_in), b, low(x), low(l), edges);
+      // Coordinates and lattice stay float32: the network forms its Fourier
+      // features from them (model/cspnet.cpp).
+      out = conditioned_denoise(*half, conditioning, times, low(a_in), b, x, l, edges);
       for (torch::Tensor* v : {&out.lattice, &out.coords, &out.types})
         if (v->defined()) *v = v->to(torch::kFloat32);
     } else {
