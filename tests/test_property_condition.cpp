@@ -127,8 +127,9 @@ TEST(PropertyCondition, PlansValuesRangesAndRefusesContradictions) {
   net.condition_properties = {"band_gap", "formation_energy_per_atom"};
   net.property_mean = {0.5, 0.5};
   net.property_stddev = {0.3, 0.3};
-  const nlohmann::json stats = {{"band_gap", {{"quantiles", uniform_quantiles()}}},
-                                {"formation_energy_per_atom", {{"quantiles", uniform_quantiles()}}}};
+  std::map<std::string, LabelStats> stats;
+  stats["band_gap"].quantiles = uniform_quantiles();
+  stats["formation_energy_per_atom"].quantiles = uniform_quantiles();
   auto parse = [](std::vector<std::string> texts) {
     std::vector<PropertyTarget> t;
     for (const auto& s : texts) t.push_back(PropertyTarget::parse(s));

@@ -8,7 +8,7 @@
 
 #include "chem/composition.h"
 #include "model/model_file.h"
-#include "model/training_stats.h"
+#include "model/dataset_stats.h"
 #include "sample/request.h"
 #include "util/error.h"
 
@@ -68,7 +68,7 @@ TEST(SampleRequest, AtomRangesAndElementLists) {
 }
 
 TEST(SampleRequest, AtomCountOfACompositionFollowsTheTrainingHistogram) {
-  TrainingStats stats;
+  DatasetStats stats;
   stats.num_atoms = {{5, 10}, {10, 40}, {20, 5}};
   EXPECT_EQ(atoms_for_composition(Composition::parse("SrTiO3"), stats), 10);  // the most frequent multiple of 5
   EXPECT_EQ(atoms_for_composition(Composition::parse("Fe2O3"), stats), 10);

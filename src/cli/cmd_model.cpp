@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "crystal/symmetry.h"
+#include "model/dataset_stats.h"
 #include "model/model_file.h"
 #include "model/property_model.h"
 #include "sample/request.h"
@@ -87,22 +88,24 @@ nlohmann::json describe_diffusion_model(const std::string& path) {
                       {"training", training_summary(m.state.metadata)},
                       {"default_sampler", {{"csp", describe_default(m.state.metadata, false)}}}};
   if (net.diffuse_types) j["default_sampler"]["gen"] = describe_default(m.state.metadata, true);
-  const auto stats = m.state.metadata.value("dataset_stats", nlohmann::json::object());
+  const DatasetStats stats = DatasetStats::from_metadata(m.state.metadata);
   if (!stats.empty()) {
-    j["dataset_stats"] = {{"crystals", stats.value("crystals", 0)},
-                          {"atom_counts", stats.value("num_atoms", nlohmann::json::object())},
-                          {"elements", stats.value("elements", nlohmann::json::object()).size()},
-                          {"lattice_max_length", stats.value("lattice_max_length", nlohmann::json(nullptr))}};
-    if (stats.contains("spacegroups")) j["dataset_stats"]["spacegroups"] = stats["spacegroups"];  // number → crystals
+    const nlohmann::json full = stats.to_json();
+    j["dataset_stats"] = {{"crystals", stats.crystals},
+                          {"atom_counts", full["num_atoms"]},
+                          {"elements", stats.elements.size()},
+                          {"lattice_max_length", stats.lattice_max_length > 0 ? nlohmann::json(stats.lattice_max_length)
+                                                                              : nlohmann::json(nullptr)}};
+    if (!stats.spacegroups.empty()) j["dataset_stats"]["spacegroups"] = full["spacegroups"];  // number → crystals
   }
   j["property_conditioning"] = nlohmann::json::array();
   for (std::size_t k = 0; k < net.condition_properties.size(); ++k) {
     const auto& col = net.condition_properties[k];
-    const auto labels = stats.value("properties", nlohmann::json::object()).value(col, nlohmann::json::object());
+    const auto labels = stats.properties.find(col);
     j["property_conditioning"].push_back({{"column", col},
                                           {"mean", net.property_mean[k]},
                                           {"stddev", net.property_stddev[k]},
-                                          {"labelled", labels.value("labelled", 0)}});
+                                          {"labelled", labels == stats.properties.end() ? 0L : labels->second.labelled}});
   }
   return j;
 }

@@ -44,7 +44,8 @@ double quantile_draw(const std::vector<double>& q, double lo, double hi, double 
   return std::clamp(inverse_cdf(q, p_lo + u * (p_hi - p_lo)), lo, hi);
 }
 
-PropertyConditionPlan plan_property_conditions(const CspNetOptions& net, const nlohmann::json& property_stats,
+PropertyConditionPlan plan_property_conditions(const CspNetOptions& net,
+                                               const std::map<std::string, LabelStats>& property_stats,
                                                const std::vector<PropertyTarget>& targets, std::size_t tasks,
                                                uint64_t seed) {
   const auto& columns = net.condition_properties;
@@ -79,12 +80,9 @@ PropertyConditionPlan plan_property_conditions(const CspNetOptions& net, const n
         throw Error("--target: " + columns[k] + " = " + std::to_string(exact[k]) + " is outside the range also given",
                     ErrorKind::kUsage);
     }
-    bool have_quantiles = true;
-    try {
-      quantiles[k] = property_stats.at(columns[k]).at("quantiles").get<std::vector<double>>();
-    } catch (const std::exception&) {
-      have_quantiles = false;
-    }
+    const auto label = property_stats.find(columns[k]);
+    if (label != property_stats.end()) quantiles[k] = label->second.quantiles;
+    const bool have_quantiles = !quantiles[k].empty();
     if (have_quantiles && (quantiles[k].size() < 2 || !std::is_sorted(quantiles[k].begin(), quantiles[k].end())))
       throw Error("damaged model file: the label quantiles of " + columns[k] + " are not sorted");
     if (!have_quantiles && !std::isfinite(exact[k]))  // a range is drawn from them; a value needs them only to warn

@@ -11,12 +11,14 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "model/cspnet.h"
+#include "model/dataset_stats.h"
 #include "model/property_model.h"
 
 namespace xtaldiff {
@@ -30,10 +32,11 @@ struct PropertyConditionPlan {
 };
 
 /// `targets` whose column the network is conditioned on (others are left
-/// to classifier guidance); `property_stats`: dataset_stats.properties.
+/// to classifier guidance); `property_stats`: DatasetStats::properties.
 /// Contradictory targets on one column (`x=1` with `x<0`, `x<0` with `x>1`)
 /// are a usage error.
-PropertyConditionPlan plan_property_conditions(const CspNetOptions& net, const nlohmann::json& property_stats,
+PropertyConditionPlan plan_property_conditions(const CspNetOptions& net,
+                                               const std::map<std::string, LabelStats>& property_stats,
                                                const std::vector<PropertyTarget>& targets, std::size_t tasks,
                                                uint64_t seed);
 

@@ -34,17 +34,15 @@ constexpr double kBuiltInFlowAnneal = 10.0;
 // longest cell vector of the training set, or 30 Å for model files that
 // predate that statistic (longer than any Perov-5, Carbon-24 or MP-20 cell
 // vector after Niggli reduction).
-double default_lattice_clip(const nlohmann::json& metadata) {
-  const auto stats = metadata.value("dataset_stats", nlohmann::json::object());
-  const double longest = stats.value("lattice_max_length", 0.0);
-  return longest > 0 ? 1.5 * longest : 30.0;
+double default_lattice_clip(const DatasetStats& stats) {
+  return stats.lattice_max_length > 0 ? 1.5 * stats.lattice_max_length : 30.0;
 }
 
 std::string symbol_of(int z) { return element(z).symbol; }
 
 // The allowed / required elements of a de novo request, checked against
 // what the model saw in training.
-TypeConstraints constraints_from(const SampleRequest& r, const TrainingStats& stats) {
+TypeConstraints constraints_from(const SampleRequest& r, const DatasetStats& stats) {
   TypeConstraints t;
   if (!r.prompt.empty() && (!r.elements.empty() || !r.require.empty()))
     throw Error("--prompt already names the elements: give it without --elements / --require", ErrorKind::kUsage);
@@ -59,7 +57,7 @@ TypeConstraints constraints_from(const SampleRequest& r, const TrainingStats& st
           throw Error("the model never saw " + symbol_of(z) + " in training (its " +
                           std::to_string(stats.elements.size()) + " elements are listed by `xtaldiff info` on its data)",
                       ErrorKind::kUsage);
-    if (t.allowed.empty()) t.allowed = stats.elements;  // never an element the model cannot place
+    if (t.allowed.empty()) t.allowed = stats.element_list();  // never an element the model cannot place
   }
   // Impossible combinations are refused by check_sample_request, per task.
   std::sort(t.allowed.begin(), t.allowed.end());
@@ -69,7 +67,7 @@ TypeConstraints constraints_from(const SampleRequest& r, const TrainingStats& st
 // Atom counts for n de novo crystals: the training histogram restricted to
 // the requested range (uniform over the range where the histogram has no
 // mass there).
-std::vector<int> draw_atom_counts(const SampleRequest& r, const TrainingStats& stats, int min_atoms) {
+std::vector<int> draw_atom_counts(const SampleRequest& r, const DatasetStats& stats, int min_atoms) {
   int lo = 1, hi = 1 << 20;
   if (!r.atoms.empty()) std::tie(lo, hi) = parse_atom_range(r.atoms);
   lo = std::max(lo, min_atoms);
@@ -128,7 +126,7 @@ std::vector<int> species_for_formula(const SampleRequest& r) {
   return species_of(reduced, z);
 }
 
-std::vector<SampleTask> system_tasks(const SampleRequest& r, const TrainingStats& stats,
+std::vector<SampleTask> system_tasks(const SampleRequest& r, const DatasetStats& stats,
                                      std::vector<std::string>& notes) {
   std::vector<int> elements;
   const Composition system = Composition::parse(r.system);  // amounts() refers into it
@@ -187,7 +185,7 @@ void check_targets_are_steerable(const SampleRequest& r, const std::vector<Prope
 
 // Compositions outside what the model learned still get structures; the
 // plan lists each id once with the reason.
-nlohmann::json find_extrapolations(const std::vector<SampleTask>& tasks, const TrainingStats& stats) {
+nlohmann::json find_extrapolations(const std::vector<SampleTask>& tasks, const DatasetStats& stats) {
   nlohmann::json out = nlohmann::json::array();
   std::set<std::string> seen;
   for (const auto& t : tasks) {
@@ -298,7 +296,7 @@ std::vector<int> parse_element_list(const std::string& text, const char* what) {
   return out;
 }
 
-int atoms_for_composition(const Composition& comp, const TrainingStats& stats) {
+int atoms_for_composition(const Composition& comp, const DatasetStats& stats) {
   const int unit = static_cast<int>(std::lround(comp.num_atoms()));
   if (stats.num_atoms.empty()) return unit;
   const int max_n = stats.max_atoms(), min_n = stats.min_atoms();
@@ -325,7 +323,7 @@ SamplePlan plan_sample(const SampleRequest& r, LoadedModel& loaded) {
                 ErrorKind::kUsage);
   CspModel& model = loaded.for_sampling();
   const CspNetOptions& net = model.net_options();
-  const TrainingStats stats = TrainingStats::from_metadata(loaded.state.metadata);
+  const DatasetStats stats = DatasetStats::from_metadata(loaded.state.metadata);
 
   // Property targets: steered by classifier-free guidance where the model is
   // conditioned on the column, by a property model's gradient (guide), or both.
@@ -382,12 +380,10 @@ SamplePlan plan_sample(const SampleRequest& r, LoadedModel& loaded) {
   so.spacegroup = r.spacegroup;
   so.cfg_weight = r.cfg_weight;
   so.precision = r.precision;
-  so.lattice_clip = r.lattice_clip >= 0 ? r.lattice_clip : default_lattice_clip(loaded.state.metadata);
+  so.lattice_clip = r.lattice_clip >= 0 ? r.lattice_clip : default_lattice_clip(stats);
 
   for (const auto& t : plan.tasks) plan.crystal_tasks.push_back({t.species, t.num_atoms});
-  plan.conditions = plan_property_conditions(
-      net, loaded.state.metadata.value("dataset_stats", nlohmann::json::object()).value("properties", nlohmann::json::object()),
-      plan.targets, plan.tasks.size(), r.seed);
+  plan.conditions = plan_property_conditions(net, stats.properties, plan.targets, plan.tasks.size(), r.seed);
   if (!plan.conditions.values.empty())
     for (std::size_t i = 0; i < plan.tasks.size(); ++i) plan.crystal_tasks[i].properties = plan.conditions.values[i];
   for (const auto& c : plan.conditions.report)

@@ -23,7 +23,7 @@
 
 #include "model/model_file.h"
 #include "model/property_model.h"
-#include "model/training_stats.h"
+#include "model/dataset_stats.h"
 #include "sample/property_condition.h"
 #include "sample/sampler.h"
 #include "sample/type_constraints.h"
@@ -127,6 +127,6 @@ std::vector<int> parse_element_list(const std::string& text, const char* what);
 /// Atom count for CSP of `comp`: the multiple of its formula unit that the
 /// training histogram holds most often (the smallest multiple inside the
 /// histogram's range when none is in it); 0 when none fits.
-int atoms_for_composition(const Composition& comp, const TrainingStats& stats);
+int atoms_for_composition(const Composition& comp, const DatasetStats& stats);
 
 }  // namespace xtaldiff

@@ -19,6 +19,7 @@
 #include "crystal/symmetry.h"
 #include "io/formats.h"
 #include "ml/runtime.h"
+#include "model/dataset_stats.h"
 #include "model/model_file.h"
 #include "util/clock.h"
 #include "util/error.h"
@@ -182,24 +183,6 @@ CrystalBatch batch_of(const std::vector<Structure>& all, const Labels& labels, c
 // Mean, standard deviation and 101 quantiles (0 %, 1 %, ..., 100 %) of the
 // labelled values of column `c`: the network standardises with the first
 // two; `sample` draws range targets from the quantiles.
-nlohmann::json label_statistics(const Labels& labels, std::size_t c, const std::string& name, const std::string& path) {
-  std::vector<double> v;
-  for (std::size_t i = c; i < labels.properties.size(); i += labels.columns)
-    if (std::isfinite(labels.properties[i])) v.push_back(labels.properties[i]);
-  if (v.size() < 2)
-    throw Error(path + ": column '" + name + "' has " + std::to_string(v.size()) +
-                    " numeric values; conditioning needs labelled rows",
-                ErrorKind::kUsage);
-  std::sort(v.begin(), v.end());
-  double sum = 0, sq = 0;
-  for (double x : v) sum += x, sq += x * x;
-  const double mean = sum / v.size();
-  const double sd = std::max(1e-6, std::sqrt(std::max(0.0, sq / v.size() - mean * mean)));
-  std::vector<double> q;
-  for (int i = 0; i <= 100; ++i) q.push_back(v[static_cast<std::size_t>(std::lround(i / 100.0 * (v.size() - 1)))]);
-  return {{"labelled", v.size()}, {"mean", mean}, {"stddev", sd}, {"quantiles", q}};
-}
-
 void ema_update(CspModel& ema, CspModel& model, double decay) {
   torch::NoGradGuard no_grad;
   auto src = model.net()->parameters();
@@ -264,22 +247,6 @@ void set_lr(torch::optim::Adam& opt, double lr) {
 
 }  // namespace
 
-nlohmann::json dataset_statistics(const std::vector<Structure>& structures) {
-  std::map<int, long> atoms, elements;
-  double max_length = 0;
-  for (const auto& s : structures) {
-    ++atoms[static_cast<int>(s.size())];
-    const Vec3 len = s.lattice.lengths();
-    max_length = std::max({max_length, len[0], len[1], len[2]});
-    const Composition comp = s.composition();  // amounts() refers into it
-    for (const auto& [z, amount] : comp.amounts()) ++elements[z];
-  }
-  nlohmann::json a = nlohmann::json::object(), e = nlohmann::json::object();
-  for (const auto& [n, count] : atoms) a[std::to_string(n)] = count;
-  for (const auto& [z, count] : elements) e[std::to_string(z)] = count;
-  return {{"crystals", structures.size()}, {"num_atoms", a}, {"elements", e}, {"lattice_max_length", max_length}};
-}
-
 TrainSummary train_model(const TrainOptions& o) {
   const int threads = configure_threads(o.threads);
   const torch::Device dev = parse_device(o.device);
@@ -296,14 +263,12 @@ TrainSummary train_model(const TrainOptions& o) {
       val_path.empty() ? std::vector<Structure>{}
                        : load_canonical(val_path, static_cast<std::size_t>(o.val_max), columns, &val_labels, false);
 
-  nlohmann::json sg_stats, property_stats = nlohmann::json::object();
+  // The training set's statistics, stored with the model (model/dataset_stats.h).
+  DatasetStats stats = DatasetStats::of(train);
   if (o.net.condition_spacegroup) {
     train_labels.spacegroup = spacegroup_labels(train);
     val_labels.spacegroup = spacegroup_labels(val);
-    std::map<int64_t, long> hist;
-    for (auto n : train_labels.spacegroup) ++hist[n];
-    sg_stats = nlohmann::json::object();
-    for (const auto& [n, count] : hist) sg_stats[std::to_string(n)] = count;
+    for (auto n : train_labels.spacegroup) ++stats.spacegroups[static_cast<int>(n)];
   }
   // The network standardises property values with the training labels'
   // mean and standard deviation: they become part of its options.
@@ -311,9 +276,13 @@ TrainSummary train_model(const TrainOptions& o) {
   net_options.property_mean.clear();
   net_options.property_stddev.clear();
   for (std::size_t c = 0; c < columns.size(); ++c) {
-    property_stats[columns[c]] = label_statistics(train_labels, c, columns[c], o.data);
-    net_options.property_mean.push_back(property_stats[columns[c]]["mean"].get<double>());
-    net_options.property_stddev.push_back(property_stats[columns[c]]["stddev"].get<double>());
+    std::vector<double> labels;
+    for (std::size_t i = c; i < train_labels.properties.size(); i += train_labels.columns)
+      labels.push_back(train_labels.properties[i]);
+    const LabelStats& label = stats.properties[columns[c]] =
+        LabelStats::of(std::move(labels), o.data + ": column '" + columns[c] + "'");
+    net_options.property_mean.push_back(label.mean);
+    net_options.property_stddev.push_back(label.stddev);
   }
 
   torch::manual_seed(o.seed);
@@ -324,7 +293,7 @@ TrainSummary train_model(const TrainOptions& o) {
   TrainerState st;
   st.lr = o.lr;
   nlohmann::json metadata = {{"task", model.task()},
-                             {"dataset_stats", dataset_statistics(train)},
+                             {"dataset_stats", stats.to_json()},
                              {"data", o.data},
                              {"val_data", val_path},
                              {"train_crystals", train.size()},
@@ -337,8 +306,6 @@ TrainSummary train_model(const TrainOptions& o) {
                              {"device", o.device},
                              {"started", now_iso8601()},
                              {"commands", nlohmann::json::array({o.command_line})}};
-  if (o.net.condition_spacegroup) metadata["dataset_stats"]["spacegroups"] = sg_stats;
-  if (!columns.empty()) metadata["dataset_stats"]["properties"] = property_stats;
   const bool resuming = o.resume && std::filesystem::exists(ckpt_path);
   if (!o.init.empty() && !resuming) {
     metadata["init"] = warm_start(o.init, model, ema);
@@ -368,9 +335,7 @@ TrainSummary train_model(const TrainOptions& o) {
     metadata = loaded.state.metadata;
     metadata["commands"] = cmds;
     // Statistics of the training set as it is now (older files lack some).
-    metadata["dataset_stats"] = dataset_statistics(train);
-    if (o.net.condition_spacegroup) metadata["dataset_stats"]["spacegroups"] = sg_stats;
-    if (!columns.empty()) metadata["dataset_stats"]["properties"] = property_stats;
+    metadata["dataset_stats"] = stats.to_json();
     if (!o.quiet) std::fprintf(stderr, "resuming %s at epoch %d (step %ld, lr %.2e)\n", ckpt_path.c_str(), st.epoch, st.step, st.lr);
   } else if (o.resume && !o.quiet) {
     std::fprintf(stderr, "no checkpoint %s: starting a new run\n", ckpt_path.c_str());

@@ -57,10 +57,4 @@ struct TrainSummary {
 /// Trains a CSP model, or a generation model when options.net.diffuse_types.
 TrainSummary train_model(const TrainOptions& options);
 
-/// What a generation model needs to know of its training set, kept in the
-/// model file's metadata as "dataset_stats": {"crystals": n, "num_atoms":
-/// {"5": count, ...}, "elements": {"8": crystals containing Z=8, ...},
-/// "lattice_max_length": the longest cell vector in Å}.
-nlohmann::json dataset_statistics(const std::vector<Structure>& structures);
-
 }  // namespace xtaldiff
