@@ -20,8 +20,9 @@ struct CliRun {
   std::string out;  // stdout and stderr together
 };
 
-inline CliRun run(const std::string& args) {
-  const std::string cmd = std::string(XTALDIFF_BINARY) + " " + args + " 2>&1";
+// A shell command line, its stdout and stderr together.
+inline CliRun run_shell(const std::string& command) {
+  const std::string cmd = command + " 2>&1";
   CliRun r{-1, ""};
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
@@ -32,6 +33,9 @@ inline CliRun run(const std::string& args) {
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
 }
+
+// The xtaldiff command with these arguments.
+inline CliRun run(const std::string& args) { return run_shell(std::string(XTALDIFF_BINARY) + " " + args); }
 
 inline std::string data(const std::string& rel) { return std::string(XTALDIFF_DATA_DIR) + "/" + rel; }
 

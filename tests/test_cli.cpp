@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <array>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -114,20 +113,11 @@ TEST(Cli, FailedConvertLeavesNoPartialOutputAndKeepsOldFile) {
 TEST(Cli, AFullDiskIsAClearErrorAndKeepsTheEarlierFile) {
   TempDir t;
   xtaldiff::write_file_atomic(t / "out.extxyz", "previous contents");
-  const std::string limited = "bash -c \"trap '' XFSZ; ulimit -f 64; exec " + std::string(XTALDIFF_BINARY) +
-                              " convert " + data("datasets/perov_5/val.csv.gz") + " " + (t / "out.extxyz") +
-                              "\" 2>&1";
-  FILE* p = popen(limited.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string out;
-  std::array<char, 4096> buf{};
-  std::size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  const int status = pclose(p);
-  ASSERT_TRUE(WIFEXITED(status)) << out;
-  EXPECT_EQ(WEXITSTATUS(status), 4) << out;
-  EXPECT_NE(out.find("out.extxyz"), std::string::npos) << out;
-  EXPECT_NE(out.find("write failed"), std::string::npos) << out;
+  const CliRun r = run_shell("bash -c \"trap '' XFSZ; ulimit -f 64; exec " + std::string(XTALDIFF_BINARY) + " convert " +
+                              data("datasets/perov_5/val.csv.gz") + " " + (t / "out.extxyz") + "\"");
+  EXPECT_EQ(r.code, 4) << r.out;
+  EXPECT_NE(r.out.find("out.extxyz"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("write failed"), std::string::npos) << r.out;
   std::ifstream in(t / "out.extxyz");
   const std::string kept((std::istreambuf_iterator<char>(in)), {});
   EXPECT_EQ(kept, "previous contents");
