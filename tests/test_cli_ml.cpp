@@ -371,3 +371,30 @@ TEST(Cli, PropertyTargetOutsideTheTrainingLabelsWarns) {
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_EQ(r.out.find("warning"), std::string::npos) << r.out;
 }
+
+// SIGTERM (what `timeout` and batch schedulers send) or Ctrl-C during
+// training: the step in flight finishes, the checkpoint and the model file
+// are written, the command ends with 0, and --resume continues.
+TEST(Cli, TrainingStoppedBySigtermWritesItsModelAndResumes) {
+  TempDir t;
+  const std::string train = std::string(XTALDIFF_BINARY) + " train --task csp --objective flow --config tiny --batch 256 "
+                            "--threads 1 -q --data " + data("datasets/perov_5/val.csv.gz") + " --out " + (t / "s.xtd");
+  // Started in the background; stopped once its first epoch is logged, so
+  // the signal lands inside the second.
+  CliRun r = run_shell(train + " --epochs 100000 > " + (t / "train.out") + " 2>&1 & pid=$!\n"
+                       "for i in $(seq 1200); do grep -q epoch " + (t / "s.xtd.log") +
+                       " 2>/dev/null && break; sleep 0.25; done\n"
+                       "kill -TERM $pid; wait $pid; echo \"exit=$?\"; cat " + (t / "train.out"));
+  EXPECT_NE(r.out.find("exit=0"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("SIGTERM: stopping after step"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("continue with --resume"), std::string::npos) << r.out;
+  ASSERT_TRUE(fs::exists(t / "s.xtd.ckpt"));
+  r = run("model " + (t / "s.xtd"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("training: 1 epochs"), std::string::npos) << r.out;
+  r = run_shell(train + " --epochs 2 --resume");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("trained 2 epochs"), std::string::npos) << r.out;
+  r = run("model " + (t / "s.xtd"));
+  EXPECT_NE(r.out.find("training: 2 epochs"), std::string::npos) << r.out;
+}

@@ -124,9 +124,10 @@ void run_train(TrainCli& c, const std::string& command_line) {
   if (c.t.diffusion.step_lr == DiffusionOptions{}.step_lr) c.t.diffusion.step_lr = default_step_lr(c.t.data);
   c.t.command_line = command_line;
   const TrainSummary s = train_model(c.t);
-  fmt::print(stderr, "trained {} epochs in {:.2f} h: train loss {:.4f}, {}; wrote {}\n", s.epochs_done, s.hours,
-             s.train_loss, std::isfinite(s.val_loss) ? fmt::format("val loss {:.4f}", s.val_loss) : "no validation set",
-             c.t.out);
+  fmt::print(stderr, "{} {} epochs in {:.2f} h: train loss {:.4f}, {}; wrote {}{}\n",
+             s.interrupted ? "stopped by a signal after" : "trained", s.epochs_done, s.hours, s.train_loss,
+             std::isfinite(s.val_loss) ? fmt::format("val loss {:.4f}", s.val_loss) : "no validation set", c.t.out,
+             s.interrupted ? " (continue with --resume)" : "");
 }
 
 }  // namespace

@@ -72,7 +72,9 @@ LoadedModel load_model_file(const std::string& path, torch::optim::Optimizer* op
   if (!std::filesystem::is_regular_file(path)) throw Error(path + ": no such model file", ErrorKind::kIo);
   torch::serialize::InputArchive archive;
   try {
-    archive.load_from(path);
+    // Tensors land on the CPU whatever device wrote them (a model trained on
+    // a GPU loads on a CPU-only machine); callers move the model afterwards.
+    archive.load_from(path, torch::Device(torch::kCPU));
   } catch (const c10::Error& e) {
     throw Error(path + ": not an xtaldiff model file, or damaged (" + std::string(e.what_without_backtrace()).substr(0, 200) + ")");
   }
@@ -111,10 +113,12 @@ LoadedModel load_model_file(const std::string& path, torch::optim::Optimizer* op
   return out;
 }
 
-bool load_optimizer_state(const std::string& path, torch::optim::Optimizer& optimizer) {
+bool load_optimizer_state(const std::string& path, torch::optim::Optimizer& optimizer, const torch::Device& device) {
   torch::serialize::InputArchive archive;
   try {
-    archive.load_from(path);
+    // Adam's moments must sit where the parameters are, whichever device the
+    // checkpoint was written on.
+    archive.load_from(path, device);
     torch::serialize::InputArchive opt;
     if (!archive.try_read("optimizer", opt)) return false;
     optimizer.load(opt);

@@ -48,6 +48,6 @@ struct LoadedModel {
 /// optimiser state, it is restored (for resuming).
 LoadedModel load_model_file(const std::string& path, torch::optim::Optimizer* optimizer = nullptr);
 /// Restores only the optimiser state from a checkpoint written by save_model_file.
-bool load_optimizer_state(const std::string& path, torch::optim::Optimizer& optimizer);
+bool load_optimizer_state(const std::string& path, torch::optim::Optimizer& optimizer, const torch::Device& device);
 
 }  // namespace xtaldiff

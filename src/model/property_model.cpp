@@ -211,7 +211,7 @@ LoadedPropertyModel load_property_model(const std::string& path) {
   torch::serialize::InputArchive archive;
   LoadedPropertyModel out;
   try {
-    archive.load_from(path);
+    archive.load_from(path, torch::Device(torch::kCPU));  // trained on any device, loads on the CPU
     c10::IValue format, version, config, metadata;
     if (!archive.try_read("format", format) || !format.isString() || format.toStringRef() != kPropertyFormatTag)
       throw Error(path + ": not an xtaldiff property model (train one with `xtaldiff train --task property`)");

@@ -147,7 +147,7 @@ PropertyTrainSummary train_property_model(const PropertyTrainOptions& o) {
     torch::serialize::InputArchive archive;
     nlohmann::json state;
     try {
-      archive.load_from(ckpt_path);
+      archive.load_from(ckpt_path, dev);  // weights and Adam's moments on the training device
       c10::IValue tag, text;
       if (!archive.try_read("format", tag) || !tag.isString() || tag.toStringRef() != kCheckpointTag)
         throw Error(ckpt_path + ": not a property-training checkpoint");

@@ -23,6 +23,8 @@
 #include "model/model_file.h"
 #include "util/clock.h"
 #include "util/error.h"
+#include "util/parallel.h"
+#include "util/stop_signal.h"
 #include "util/strings.h"
 
 namespace xtaldiff {
@@ -150,15 +152,17 @@ nlohmann::json warm_start(const std::string& path, CspModel& model, CspModel& em
 
 // Space-group labels for conditioned training: spglib's number at symprec
 // 0.1, the tolerance `sample` reports outputs at (0 when spglib fails).
-std::vector<int64_t> spacegroup_labels(const std::vector<Structure>& structures) {
+// spglib on every crystal, over the cores: one thread needs about 4 minutes
+// for MP-20's train split, which a short GPU run cannot spare.
+std::vector<int64_t> spacegroup_labels(const std::vector<Structure>& structures, int threads) {
   std::vector<int64_t> out(structures.size(), 0);
-  for (std::size_t i = 0; i < structures.size(); ++i) {
+  parallel_for(structures.size(), threads, [&](std::size_t i) {
     try {
       out[i] = analyze_symmetry(structures[i], kDefaultSymprec).number;
     } catch (const Error&) {
       out[i] = 0;
     }
-  }
+  }, 64);
   return out;
 }
 
@@ -266,8 +270,8 @@ TrainSummary train_model(const TrainOptions& o) {
   // The training set's statistics, stored with the model (model/dataset_stats.h).
   DatasetStats stats = DatasetStats::of(train);
   if (o.net.condition_spacegroup) {
-    train_labels.spacegroup = spacegroup_labels(train);
-    val_labels.spacegroup = spacegroup_labels(val);
+    train_labels.spacegroup = spacegroup_labels(train, threads);
+    val_labels.spacegroup = spacegroup_labels(val, threads);
     for (auto n : train_labels.spacegroup) ++stats.spacegroups[static_cast<int>(n)];
   }
   // The network standardises property values with the training labels'
@@ -327,7 +331,7 @@ TrainSummary train_model(const TrainOptions& o) {
                   ErrorKind::kUsage);
     copy_parameters(*loaded.model, model);
     if (loaded.ema) copy_parameters(*loaded.ema, ema);
-    load_optimizer_state(ckpt_path, opt);
+    load_optimizer_state(ckpt_path, opt, dev);
     st = TrainerState::from_json(loaded.state.trainer);
     set_lr(opt, st.lr);
     auto cmds = loaded.state.metadata.value("commands", nlohmann::json::array());
@@ -373,7 +377,10 @@ TrainSummary train_model(const TrainOptions& o) {
   atom_counts.reserve(train.size());
   for (const auto& s : train) atom_counts.push_back(static_cast<int64_t>(s.size()));
   bool out_of_time = false;
-  while (st.epoch < o.epochs && !out_of_time) {
+  // Ctrl-C or SIGTERM (`timeout`, a scheduler's end of allocation): finish
+  // the step in flight, write the checkpoint and the model file, return.
+  const StopOnSignal stop;
+  while (st.epoch < o.epochs && !out_of_time && !stop.requested()) {
     const auto epoch_start = Clock::now();
     const auto plan = plan_batches(atom_counts, o.batch, o.batching, o.seed * 1000003ULL + st.epoch);
     const std::size_t batches = plan.size();
@@ -401,6 +408,7 @@ TrainSummary train_model(const TrainOptions& o) {
       coord_sum += parts.coord.item<double>() * index.size();
       if (parts.types.defined()) type_sum += parts.types.item<double>() * index.size();
       seen += index.size();
+      if (stop.requested()) break;
       if (!o.quiet && tty) {
         const double el = std::chrono::duration<double>(Clock::now() - epoch_start).count();
         const double rate = seen / std::max(el, 1e-9);
@@ -411,6 +419,15 @@ TrainSummary train_model(const TrainOptions& o) {
                      st.epoch + 1, o.epochs, std::string(fill, '#').c_str(), std::string(width - fill, '.').c_str(),
                      loss_sum / seen, lat_sum / seen, coord_sum / seen, rate, format_duration(eta).c_str());
       }
+    }
+    if (stop.requested()) {
+      // A partial epoch is not counted: --resume repeats it from its start
+      // (its batches come from the epoch's seed), with the weights and the
+      // optimiser state of the last step.
+      // Said even with --quiet: the run ended early.
+      std::fprintf(stderr, "%s%s: stopping after step %ld (epoch %d incomplete)\n", tty ? "\n" : "",
+                   stop.signal_name(), st.step, st.epoch + 1);
+      break;
     }
     ++st.epoch;
     st.last_train = loss_sum / seen;
@@ -449,6 +466,10 @@ TrainSummary train_model(const TrainOptions& o) {
       save_checkpoint(ckpt_path, true);
       last_ckpt = Clock::now();
     }
+  }
+  if (stop.requested()) {  // mid-epoch, or while validating or saving
+    summary.interrupted = true;
+    save_checkpoint(ckpt_path, true);
   }
   save_checkpoint(o.out, false);
   summary.epochs_done = st.epoch;

@@ -52,6 +52,7 @@ struct TrainSummary {
   double hours = 0;
   double train_loss = 0, val_loss = 0;
   double crystals_per_second = 0;
+  bool interrupted = false;  ///< stopped by SIGINT/SIGTERM (checkpoint and model file written)
 };
 
 /// Trains a CSP model, or a generation model when options.net.diffuse_types.
