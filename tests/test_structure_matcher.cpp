@@ -181,6 +181,26 @@ TEST(StructureMatcher, AgreesWithPymatgenOnRealModelOutputs) {
   EXPECT_EQ(a.max_close, a.both_match);
 }
 
+// The same on the real benchmarks: raw predictions of the GPU-trained MP-20
+// CSP model and of an MPTS-52 fine-tune (up to 52 atoms; cells off by 2-15x
+// in volume; tests/fixtures/matcher_real_outputs_mp.jsonl.gz, written by
+// tools/make_real_matcher_fixtures.py --out).
+TEST(StructureMatcher, AgreesWithPymatgenOnRealMp20AndMpts52Outputs) {
+  const auto pairs = read_pairs("matcher_real_outputs_mp.jsonl.gz");
+  ASSERT_GE(pairs.size(), 1000u) << "tests/fixtures/matcher_real_outputs_mp.jsonl.gz is incomplete";
+  for (const char* label : {"mp20_gpu", "mpts52_clip", "mpts52_wide"}) {
+    std::vector<Pair> subset;
+    for (const Pair& p : pairs)
+      if (p.kind == label) subset.push_back(p);
+    ASSERT_GE(subset.size(), 150u) << label;
+    const Agreement a = compare_with_pymatgen(subset, true);
+    EXPECT_EQ(a.match_agree, a.pairs) << label;
+    EXPECT_EQ(a.fit_agree, a.pairs) << label;
+    EXPECT_EQ(a.rms_close, a.both_match) << label;
+    EXPECT_EQ(a.max_close, a.both_match) << label;
+  }
+}
+
 // Issue 16 on the real benchmarks: MP-20 and MPTS-52 test structures
 // against copies with every atom moved 0.1-1.0 Å and the cell strained up
 // to 25 % (tests/fixtures/matcher_noisy_mp.jsonl.gz, written by

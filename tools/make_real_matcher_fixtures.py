@@ -4,8 +4,10 @@ tests/test_structure_matcher.cpp (issue 16: exact metrics where generative
 models live: distorted cells, atoms off their sites, early checkpoints).
 
 Usage:
-    /usr/bin/python3 tools/make_real_matcher_fixtures.py \\
-        LABEL=SAMPLES.csv=GT.csv.gz [LABEL=SAMPLES.csv=GT.csv.gz ...]
+    /usr/bin/python3 tools/make_real_matcher_fixtures.py [--out FIXTURE] \\
+        LABEL=SAMPLES.csv=GT.csv.gz[=FIRST-LAST] [LABEL=...]
+
+FIRST-LAST keeps only SAMPLES rows FIRST..LAST (0-based, inclusive).
 
 SAMPLES.csv is a raw `xtaldiff sample --from GT` output (material_id
 "<id>_<k>"); every prediction is paired with its ground truth. The runs
@@ -21,6 +23,19 @@ LABEL, cif_a = prediction, cif_b = truth):
     fit  StructureMatcher().fit(pred, truth)
 both on Structure.from_str of exactly the stored text.
 Output: tests/fixtures/matcher_real_outputs.jsonl.gz (gzip, mtime 0).
+
+The second fixture, tests/fixtures/matcher_real_outputs_mp.jsonl.gz, holds
+the real benchmarks' outputs (commit 10951fd's build, seed 0, 1 thread, the
+models trained on one H200 in session 15, docs/RESULTS.md "GPU training"):
+    mp20_gpu     mp20-csp (GPU weights), ode 100 anneal 10, MP-20 test rows 0-799
+    mpts52_clip  the MPTS-52 GPU fine-tune, ode 100 anneal 10, --lattice-clip 67,
+                 MPTS-52 test rows 0-199
+    mpts52_wide  the same with the default clip (1.5 x the longest train vector)
+written by
+    /usr/bin/python3 tools/make_real_matcher_fixtures.py --out tests/fixtures/matcher_real_outputs_mp.jsonl.gz \\
+        mp20_gpu=OUT_MP20/samples.csv=data/datasets/mp_20/test.csv.gz=0-799 \\
+        mpts52_clip=OUT_CLIP67/samples.csv=data/datasets/mpts_52/test.csv.gz \\
+        mpts52_wide=OUT_CLIP0/samples.csv=data/datasets/mpts_52/test.csv.gz
 """
 import os
 
@@ -50,12 +65,20 @@ def rows(path):
 
 def main():
     warnings.filterwarnings("ignore")
+    args = sys.argv[1:]
+    out = "tests/fixtures/matcher_real_outputs.jsonl.gz"
+    if len(args) >= 2 and args[0] == "--out":
+        out, args = args[1], args[2:]
     lines = []
-    for arg in sys.argv[1:]:
-        label, samples, gt = arg.split("=")
+    for arg in args:
+        label, samples, gt, *span = arg.split("=")
         truth = {r["material_id"]: r["cif"] for r in rows(gt)}
         counts = [0, 0]
-        for r in rows(samples):
+        selected = rows(samples)
+        if span:
+            first, last = (int(v) for v in span[0].split("-"))
+            selected = selected[first:last + 1]
+        for r in selected:
             mid = r["material_id"].rsplit("_", 1)[0]
             cif_a, cif_b = r["cif"], truth[mid]
             try:
@@ -75,7 +98,7 @@ def main():
     buf = io.BytesIO()
     with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as g:
         g.write(("\n".join(lines) + "\n").encode())
-    with open("tests/fixtures/matcher_real_outputs.jsonl.gz", "wb") as f:
+    with open(out, "wb") as f:
         f.write(buf.getvalue())
 
 
