@@ -11,6 +11,11 @@
 #
 # BUDGET_SECONDS (default 540) is the wall time the whole script may take:
 # the trainings get what the build leaves, minus a reserve for sampling.
+# What it needs of the tree: src/, cmake/, tests/*.cpp, data/reference,
+# data/datasets/{mp_20,mpts_52}, models/{mp20-csp,mp20-gen,perov5-csp-flow}.xtd
+# and .devdeps (about 40 MB); where the copy to the GPU machine has a size
+# limit, leave the rest (fuzz corpora, test fixtures, other models) behind.
+# Session 15 ran its first version: docs/RESULTS.md, "GPU training".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:?usage: gpu_session.sh OUT_DIR [BUDGET_SECONDS]}
