@@ -1,8 +1,9 @@
 // Validity as the field computes it (CDVAE/DiffCSP `structure_validity` and
 // `smact_validity` with SMACT 2.2.1), checked against the Python reference
 // tools/make_validity_fixtures.py froze in tests/fixtures/validity.tsv.gz:
-// every structure of the shipped Perov-5 / Carbon-24 test splits and MP-20
-// rows, 700 synthetic structures around the 0.5 Å cutoff, and ~3100
+// every structure of the shipped Perov-5 / Carbon-24 / MP-20 / MPTS-52 test
+// splits and the old MP-20 head, 700 synthetic structures around the 0.5 Å
+// cutoff, and ~3100
 // compositions; plus facts about particular crystals and formulas.
 #include <gtest/gtest.h>
 
@@ -57,6 +58,8 @@ const std::map<std::string, std::string> kDatasetFiles = {
     {"perov_5_test", std::string(XTALDIFF_DATA_DIR) + "/datasets/perov_5/test.csv.gz"},
     {"carbon_24_test", std::string(XTALDIFF_DATA_DIR) + "/datasets/carbon_24/test.csv.gz"},
     {"mp_20_head", std::string(XTALDIFF_DATA_DIR) + "/datasets/mp_20_head/train_head.csv.gz"},
+    {"mp_20_test", std::string(XTALDIFF_DATA_DIR) + "/datasets/mp_20/test.csv.gz"},
+    {"mpts_52_test", std::string(XTALDIFF_DATA_DIR) + "/datasets/mpts_52/test.csv.gz"},
     {"synthetic", std::string(XTALDIFF_FIXTURES_DIR) + "/validity_synthetic.csv.gz"}};
 
 const Dataset& dataset(const std::string& name) {
@@ -115,7 +118,8 @@ TEST_P(ValidityAgreement, EveryStructureAgreesWithCdvae) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Datasets, ValidityAgreement,
-                         ::testing::Values("perov_5_test", "carbon_24_test", "mp_20_head", "synthetic"));
+                         ::testing::Values("perov_5_test", "carbon_24_test", "mp_20_head", "mp_20_test",
+                                           "mpts_52_test", "synthetic"));
 
 // DiffCSP's published ceiling: 98.60 % of Perov-5's test set is SMACT-valid.
 TEST(ValidityFacts, Perov5TestSmactValidShareIs98_60) {
