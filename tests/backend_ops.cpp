@@ -33,7 +33,7 @@
 #include "diffusion/type_d3pm.h"
 #include "diffusion/wrapped_normal.h"
 #include "ml/runtime.h"
-#include "model/csp_model.h"
+#include "model/diffusion_model.h"
 #include "model/model_file.h"
 
 using namespace xtaldiff;
@@ -86,7 +86,7 @@ struct Op {
 };
 
 struct NetworkCase {
-  CspModel model;
+  DiffusionModel model;
   CrystalBatch batch;
   torch::Tensor atoms;  // Z (CSP) or type vectors (generation)
 };
@@ -96,7 +96,7 @@ NetworkCase make_network_case(const std::string& type_diffusion, bool generative
   net.diffuse_types = generative;
   net.type_diffusion = type_diffusion;
   torch::manual_seed(7);
-  CspModel model(net, DiffusionOptions{});
+  DiffusionModel model(net, DiffusionOptions{});
   CrystalBatch batch = random_batch(counts, 11);
   torch::Tensor atoms = batch.atom_types;
   if (generative) {
@@ -112,13 +112,13 @@ NetworkCase make_shipped_case(const std::string& path) {
   LoadedModel loaded = load_model_file(path);
   CrystalBatch batch = random_batch(std::vector<int>(16, 5), 13);
   torch::Tensor atoms = batch.atom_types;
-  return {loaded.for_sampling().clone(), std::move(batch), atoms};
+  return {loaded.for_sampling().deep_copy(), std::move(batch), atoms};
 }
 
 Op network_op(const std::string& name, std::shared_ptr<NetworkCase> cache) {
   return {name, true, 1e-4, 6e-2, [cache](const Backend& be) {
             c10::InferenceMode guard;
-            CspModel model = cache->model.clone();
+            DiffusionModel model = cache->model.deep_copy();
             model.net()->to(be.device, be.dtype);
             const CrystalBatch b = cache->batch.to(be.device);
             const auto cast = [&](const torch::Tensor& v) { return v.is_floating_point() ? v.to(be.dtype) : v; };
@@ -250,7 +250,7 @@ int run_perf(double seconds, const std::string& sizes, const torch::Device& devi
               "list train", "list sample", "bf16 cr-NFE/s");
   for (const std::string size : {"small", "base"}) {
     if (sizes.find(size) == std::string::npos) continue;
-    CspModel model(CspNetOptions::preset(size), DiffusionOptions{});
+    DiffusionModel model(CspNetOptions::preset(size), DiffusionOptions{});
     model.to(device);
     torch::optim::Adam opt(model.net()->parameters(), torch::optim::AdamOptions(1e-3));
     for (auto [atoms, batch] : std::vector<std::pair<int, int>>{{5, 256}, {20, 64}}) {
@@ -274,7 +274,7 @@ int run_perf(double seconds, const std::string& sizes, const torch::Device& devi
         c10::InferenceMode guard;
         t_sample = time_for(seconds, [&] { model.denoise(times, b.atom_types, b, b.frac, b.lattice, edges); });
         t_sample_list = time_for(seconds, [&] { model.denoise(times, b.atom_types, b, b.frac, b.lattice, list_edges); });
-        CspModel half = model.clone();
+        DiffusionModel half = model.deep_copy();
         half.net()->to(torch::kBFloat16);
         t_bf16 = time_for(seconds, [&] { half.denoise(times, b.atom_types, b, b.frac, b.lattice, edges); });
       }

@@ -8,7 +8,7 @@
 
 #include "crystal/symmetry.h"
 #include "io/dataset.h"
-#include "model/csp_model.h"
+#include "model/diffusion_model.h"
 #include "model/model_file.h"
 #include "sample/sampler.h"
 #include "tiny_training.h"
@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-CspModel tiny_conditioned_model(bool generative, int steps = 10) {
+DiffusionModel tiny_conditioned_model(bool generative, int steps = 10) {
   return test_support::tiny_model({generative, "ddpm", true, steps, 9});
 }
 
@@ -37,7 +37,7 @@ TEST(Conditioning, CrystalSystemsOfSpaceGroupNumbers) {
 }
 
 TEST(Conditioning, LabelZeroIsTheUnconditionalPredictionAndLabelsMatter) {
-  CspModel model = tiny_conditioned_model(false);
+  DiffusionModel model = tiny_conditioned_model(false);
   model.net()->eval();
   const CrystalBatch b = test_support::srtio3_pair_batch();
   const EdgeIndex edges = EdgeIndex::fully_connected(b.counts, torch::kCPU);
@@ -54,12 +54,12 @@ TEST(Conditioning, LabelZeroIsTheUnconditionalPredictionAndLabelsMatter) {
   // A network without conditioning refuses labels.
   DiffusionOptions d;
   d.steps = 10;
-  CspModel plain(CspNetOptions::preset("tiny"), d);
+  DiffusionModel plain(CspNetOptions::preset("tiny"), d);
   EXPECT_THROW(plain.denoise(t, b.atom_types, b, b.frac, b.lattice, edges, torch::tensor({221, 221})), Error);
 }
 
 TEST(Conditioning, GuidanceWeightZeroIsUnconditionalSamplingForTheSameSeed) {
-  CspModel model = tiny_conditioned_model(true);
+  DiffusionModel model = tiny_conditioned_model(true);
   const std::vector<CrystalTask> tasks = {{{}, 5}, {{}, 8}, {{38, 22, 8, 8, 8}, 0}};
   for (SamplerKind kind : {SamplerKind::kPc, SamplerKind::kAncestral, SamplerKind::kHeun}) {
     SampleOptions plain;
@@ -81,11 +81,11 @@ TEST(Conditioning, GuidanceWeightZeroIsUnconditionalSamplingForTheSameSeed) {
 TEST(Conditioning, RefusedBeforeAnyWork) {
   DiffusionOptions d;
   d.steps = 10;
-  CspModel plain(CspNetOptions::preset("tiny"), d);
+  DiffusionModel plain(CspNetOptions::preset("tiny"), d);
   SampleOptions o;
   o.spacegroup = 225;
   EXPECT_THROW(sample_csp(plain, {{11, 17}}, o), Error);  // not trained with conditioning
-  CspModel model = tiny_conditioned_model(false);
+  DiffusionModel model = tiny_conditioned_model(false);
   o.spacegroup = 231;
   EXPECT_THROW(sample_csp(model, {{11, 17}}, o), Error);
   o.spacegroup = 225;

@@ -9,7 +9,7 @@
 
 #include "diffusion/type_d3pm.h"
 #include "io/dataset.h"
-#include "model/csp_model.h"
+#include "model/diffusion_model.h"
 #include "model/model_file.h"
 #include "sample/sampler.h"
 #include "tiny_training.h"
@@ -23,7 +23,7 @@ namespace {
 
 double max_abs(const torch::Tensor& a) { return a.abs().max().item<double>(); }
 
-CspModel tiny_d3pm_model(int steps = 10) { return test_support::tiny_model({true, "d3pm", false, steps, 6}); }
+DiffusionModel tiny_d3pm_model(int steps = 10) { return test_support::tiny_model({true, "d3pm", false, steps, 6}); }
 
 }  // namespace
 
@@ -105,7 +105,7 @@ TEST(D3pm, ReverseStepUnmasksWithThePosteriorProbability) {
 }
 
 TEST(D3pm, EveryConstraintHoldsOnEverySampleOfEverySampler) {
-  CspModel model = tiny_d3pm_model();
+  DiffusionModel model = tiny_d3pm_model();
   std::vector<TypeConstraints> requests(3);
   requests[0].allowed = {3, 15, 16, 17};
   requests[1].allowed = {3, 15, 16, 17};

@@ -10,7 +10,7 @@
 #include "diffusion/lattice_ddpm.h"
 #include "diffusion/type_ddpm.h"
 #include "io/dataset.h"
-#include "model/csp_model.h"
+#include "model/diffusion_model.h"
 #include "model/model_file.h"
 #include "sample/sampler.h"
 #include "sample/type_constraints.h"
@@ -25,7 +25,7 @@ namespace {
 
 double max_abs(const torch::Tensor& a) { return a.abs().max().item<double>(); }
 
-CspModel tiny_gen_model(int steps = 20) { return test_support::tiny_model({true, "ddpm", false, steps, 5}); }
+DiffusionModel tiny_gen_model(int steps = 20) { return test_support::tiny_model({true, "ddpm", false, steps, 5}); }
 
 bool satisfies(const Structure& s, const TypeConstraints& c) {
   const Composition comp = s.composition();
@@ -120,7 +120,7 @@ TEST(TypeConstraints, FeasibleAssignmentByHand) {
 }
 
 TEST(Generation, EveryConstraintHoldsOnEverySampleOfEverySampler) {
-  CspModel model = tiny_gen_model();
+  DiffusionModel model = tiny_gen_model();
   std::vector<TypeConstraints> requests(4);
   requests[0].allowed = {3, 15, 16, 17};  // Li-P-S-Cl
   requests[1].allowed = {3, 15, 16, 17};
@@ -149,7 +149,7 @@ TEST(Generation, EveryConstraintHoldsOnEverySampleOfEverySampler) {
 }
 
 TEST(Generation, KnownTypesAreInpaintedExactly) {
-  CspModel model = tiny_gen_model();
+  DiffusionModel model = tiny_gen_model();
   SampleOptions o;
   o.steps = 10;
   for (SamplerKind k : {SamplerKind::kAncestral, SamplerKind::kHeun}) {
@@ -163,9 +163,9 @@ TEST(Generation, KnownTypesAreInpaintedExactly) {
 TEST(Generation, CspModelRefusesDeNovoAndSameSeedRepeats) {
   DiffusionOptions d;
   d.steps = 10;
-  CspModel csp(CspNetOptions::preset("tiny"), d);
+  DiffusionModel csp(CspNetOptions::preset("tiny"), d);
   EXPECT_THROW(sample_crystals(csp, {{{}, 5}}, TypeConstraints{}, SampleOptions{}), Error);
-  CspModel gen = tiny_gen_model(10);
+  DiffusionModel gen = tiny_gen_model(10);
   SampleOptions o;
   o.seed = 3;
   const auto a = sample_crystals(gen, {{{}, 5}, {{}, 6}}, TypeConstraints{}, o);
@@ -194,7 +194,7 @@ TEST(Generation, TrainingKeepsDatasetStatisticsAndTheTask) {
 }
 
 TEST(Generation, Bf16SamplingKeepsConstraintsAndStaysCloseToFloat32) {
-  CspModel model = tiny_gen_model();
+  DiffusionModel model = tiny_gen_model();
   TypeConstraints c;
   c.allowed = {3, 15, 16, 17};
   c.required = {3};

@@ -10,7 +10,7 @@
 #include "eval/structure_matcher.h"
 #include "io/dataset.h"
 #include "model/cspnet.h"
-#include "model/csp_model.h"
+#include "model/diffusion_model.h"
 #include "model/model_file.h"
 #include "sample/sampler.h"
 #include "train/plateau.h"
@@ -225,8 +225,8 @@ TEST(ModelFile, RoundTripKeepsWeightsConfigAndMetadata) {
   DiffusionOptions d;
   d.steps = 100;
   d.step_lr = 5e-7;
-  CspModel model(CspNetOptions::preset("tiny"), d);
-  CspModel ema = model.clone();
+  DiffusionModel model(CspNetOptions::preset("tiny"), d);
+  DiffusionModel ema = model.deep_copy();
   {
     torch::NoGradGuard ng;
     for (auto& p : ema.net()->parameters()) p.add_(0.5);
@@ -253,7 +253,7 @@ TEST(ModelFile, DamagedAndForeignFilesAreClearErrors) {
   write_file_atomic(dir + "/garbage.xtd", "this is not a model");
   EXPECT_THROW(load_model_file(dir + "/garbage.xtd"), Error);
   EXPECT_THROW(load_model_file(dir + "/missing.xtd"), Error);
-  CspModel model(CspNetOptions::preset("tiny"), DiffusionOptions{});
+  DiffusionModel model(CspNetOptions::preset("tiny"), DiffusionOptions{});
   save_model_file(dir + "/ok.xtd", model, nullptr, {});
   const std::string bytes = read_file(dir + "/ok.xtd");
   write_file_atomic(dir + "/cut.xtd", bytes.substr(0, bytes.size() / 2));
@@ -343,7 +343,7 @@ TEST(Training, InitFromACspModelCarriesItsElementEmbeddingIntoTheTypeInput) {
 TEST(Sampling, BadRequestsAreClearErrors) {
   DiffusionOptions d;
   d.steps = 20;
-  CspModel model(CspNetOptions::preset("tiny"), d);
+  DiffusionModel model(CspNetOptions::preset("tiny"), d);
   SampleOptions o;
   EXPECT_THROW(sample_csp(model, {{}}, o), Error);           // zero atoms
   EXPECT_THROW(sample_csp(model, {{101, 8}}, o), Error);     // outside the vocabulary
@@ -354,7 +354,7 @@ TEST(Sampling, BadRequestsAreClearErrors) {
 TEST(Sampling, EverySamplerReturnsFiniteStructuresOfTheRequestedComposition) {
   DiffusionOptions d;
   d.steps = 20;
-  CspModel model(CspNetOptions::preset("tiny"), d);
+  DiffusionModel model(CspNetOptions::preset("tiny"), d);
   for (const char* name : {"pc", "ancestral", "ode", "heun"}) {
     SampleOptions o;
     o.kind = parse_sampler(name);
@@ -378,7 +378,7 @@ TEST(Sampling, PolishCostsItsEvaluationsAndNeedsAFlowModel) {
   DiffusionOptions d;
   d.steps = 20;
   d.coord_objective = "flow";
-  CspModel flow(CspNetOptions::preset("tiny"), d);
+  DiffusionModel flow(CspNetOptions::preset("tiny"), d);
   SampleOptions o;
   o.kind = SamplerKind::kOde;
   o.steps = 10;
@@ -398,7 +398,7 @@ TEST(Sampling, PolishCostsItsEvaluationsAndNeedsAFlowModel) {
   o.anneal_onset = 0;
   EXPECT_THROW(sample_csp(flow, {{38, 22, 8, 8, 8}}, o), Error);
   d.coord_objective = "score";
-  CspModel score(CspNetOptions::preset("tiny"), d);
+  DiffusionModel score(CspNetOptions::preset("tiny"), d);
   o.anneal_onset = 1;
   EXPECT_THROW(sample_csp(score, {{38, 22, 8, 8, 8}}, o), Error);
 }
@@ -406,7 +406,7 @@ TEST(Sampling, PolishCostsItsEvaluationsAndNeedsAFlowModel) {
 TEST(Sampling, ProgressMovesWithinABatchAndEndsAtTheTotal) {
   DiffusionOptions d;
   d.steps = 20;
-  CspModel model(CspNetOptions::preset("tiny"), d);
+  DiffusionModel model(CspNetOptions::preset("tiny"), d);
   for (const char* name : {"ode", "heun"}) {  // heun's last step takes its own path
     SampleOptions o;
     o.kind = parse_sampler(name);
@@ -471,7 +471,7 @@ OverfitResult overfit_two_crystals(const std::string& objective, const SampleOpt
   d.steps = 100;
   d.coord_objective = objective;
   torch::manual_seed(0);
-  CspModel model(net, d);
+  DiffusionModel model(net, d);
   std::vector<std::vector<int>> tasks;
   for (int i = 0; i < 8; ++i) tasks.push_back(targets[i % 2].species);
   MatcherOptions mo;

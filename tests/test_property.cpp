@@ -142,7 +142,7 @@ TEST(PropertyGuidance, WeightZeroIsUnguidedAndTheGradientLowersThePenalty) {
   DiffusionOptions dopt;
   dopt.steps = 20;
   torch::manual_seed(2);
-  CspModel gen(net, dopt);
+  DiffusionModel gen(net, dopt);
   PropertyOptions po;
   po.columns = {"p"};
   po.mean = {0.0};

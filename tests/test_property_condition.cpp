@@ -7,7 +7,7 @@
 #include <limits>
 
 #include "io/dataset.h"
-#include "model/csp_model.h"
+#include "model/diffusion_model.h"
 #include "model/model_file.h"
 #include "sample/property_condition.h"
 #include "sample/sampler.h"
@@ -21,7 +21,7 @@ namespace {
 
 // A tiny generation network conditioned on two columns (mean 1, sd 2 and
 // mean −1, sd 0.5).
-CspModel tiny_property_model() {
+DiffusionModel tiny_property_model() {
   CspNetOptions net = CspNetOptions::preset("tiny");
   net.diffuse_types = true;
   net.condition_properties = {"band_gap", "formation_energy_per_atom"};
@@ -30,7 +30,7 @@ CspModel tiny_property_model() {
   DiffusionOptions d;
   d.steps = 10;
   torch::manual_seed(13);
-  CspModel m(net, d);
+  DiffusionModel m(net, d);
   // Untrained "no value" vectors are zero: give them values so the test
   // tells them from a zero embedding.
   torch::NoGradGuard ng;
@@ -47,7 +47,7 @@ std::vector<double> uniform_quantiles() {  // of U(0, 1)
 }  // namespace
 
 TEST(PropertyCondition, NoValueIsTheUnconditionalPredictionAndValuesMatter) {
-  CspModel model = tiny_property_model();
+  DiffusionModel model = tiny_property_model();
   model.net()->eval();
   const CrystalBatch b = test_support::srtio3_pair_batch();
   const EdgeIndex edges = EdgeIndex::fully_connected(b.counts, torch::kCPU);
@@ -72,12 +72,12 @@ TEST(PropertyCondition, NoValueIsTheUnconditionalPredictionAndValuesMatter) {
   d.steps = 10;
   CspNetOptions plain_net = CspNetOptions::preset("tiny");
   plain_net.diffuse_types = true;
-  CspModel plain(plain_net, d);
+  DiffusionModel plain(plain_net, d);
   EXPECT_THROW(plain.denoise(t, a, b, b.frac, b.lattice, edges, values), Error);
 }
 
 TEST(PropertyCondition, GuidanceWeightZeroIsUnconditionalSamplingForTheSameSeed) {
-  CspModel model = tiny_property_model();
+  DiffusionModel model = tiny_property_model();
   std::vector<CrystalTask> plain_tasks = {{{}, 5}, {{}, 7}};
   std::vector<CrystalTask> tasks = plain_tasks;
   tasks[0].properties = {3.0, NAN};
@@ -103,7 +103,7 @@ TEST(PropertyCondition, GuidanceWeightZeroIsUnconditionalSamplingForTheSameSeed)
   EXPECT_THROW(sample_crystals(model, wrong, TypeConstraints{}, o), Error);
   o.cfg_weight = -1;
   EXPECT_THROW(sample_crystals(model, tasks, TypeConstraints{}, o), Error);
-  CspModel sg_only = test_support::tiny_model({true, "ddpm", true, 10, 9});
+  DiffusionModel sg_only = test_support::tiny_model({true, "ddpm", true, 10, 9});
   EXPECT_THROW(sample_crystals(sg_only, tasks, TypeConstraints{}, SampleOptions{}), Error);
 }
 

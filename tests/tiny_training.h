@@ -23,7 +23,7 @@ struct TinyModelSpec {
   int steps = 10;
   uint64_t seed = 5;
 };
-inline CspModel tiny_model(const TinyModelSpec& spec) {
+inline DiffusionModel tiny_model(const TinyModelSpec& spec) {
   CspNetOptions net = CspNetOptions::preset("tiny");
   net.diffuse_types = spec.generative;
   net.type_diffusion = spec.type_diffusion;
@@ -31,7 +31,7 @@ inline CspModel tiny_model(const TinyModelSpec& spec) {
   DiffusionOptions d;
   d.steps = spec.steps;
   torch::manual_seed(spec.seed);
-  return CspModel(net, d);
+  return DiffusionModel(net, d);
 }
 
 /// Cubic SrTiO3 (a = 4 Å) twice: a two-crystal batch whose members are

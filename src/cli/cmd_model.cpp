@@ -9,7 +9,7 @@
 #include "crystal/symmetry.h"
 #include "model/dataset_stats.h"
 #include "model/model_file.h"
-#include "model/property_model.h"
+#include "model/registry.h"
 #include "sample/request.h"
 #include "util/error.h"
 
@@ -58,12 +58,6 @@ void set_default_samplers(const ModelCli& c) {
              m.for_sampling().generative() ? ", " + describe_default(m.state.metadata, true) + " de novo" : "");
 }
 
-int64_t parameter_count(torch::nn::Module& m) {
-  int64_t n = 0;
-  for (const auto& p : m.parameters()) n += p.numel();
-  return n;
-}
-
 // The training facts a user asks first, from the metadata.
 nlohmann::json training_summary(const nlohmann::json& meta) {
   nlohmann::json out = nlohmann::json::object();
@@ -73,22 +67,21 @@ nlohmann::json training_summary(const nlohmann::json& meta) {
   return out;
 }
 
-nlohmann::json describe_diffusion_model(const std::string& path) {
-  LoadedModel m = load_model_file(path);
-  CspModel& model = m.for_sampling();
-  const auto& net = model.net_options();
-  nlohmann::json j = {{"file", path},
-                      {"kind", "diffusion"},
-                      {"task", m.task},
-                      {"network", net.to_json()},
-                      {"parameters", parameter_count(*model.net())},
-                      {"diffusion", model.diffusion_options().to_json()},
-                      {"type_diffusion", net.diffuse_types ? nlohmann::json(net.type_diffusion) : nlohmann::json(nullptr)},
-                      {"spacegroup_conditioning", net.condition_spacegroup},
-                      {"training", training_summary(m.state.metadata)},
-                      {"default_sampler", {{"csp", describe_default(m.state.metadata, false)}}}};
-  if (net.diffuse_types) j["default_sampler"]["gen"] = describe_default(m.state.metadata, true);
-  const DatasetStats stats = DatasetStats::from_metadata(m.state.metadata);
+// Any model file: what its model says of itself (Model::describe), and
+// the model card and sampler defaults where the metadata records them.
+nlohmann::json describe_model_file(const std::string& path) {
+  LoadedArchive a = read_model_file(path);
+  const Model& model = a.ema ? *a.ema : *a.model;
+  nlohmann::json j = model.describe();
+  j["file"] = path;
+  j["task"] = a.task;
+  j["arch"] = a.arch;
+  j["training"] = training_summary(a.state.metadata);
+  if (a.task != "property") {
+    j["default_sampler"] = {{"csp", describe_default(a.state.metadata, false)}};
+    if (a.task == "gen") j["default_sampler"]["gen"] = describe_default(a.state.metadata, true);
+  }
+  const DatasetStats stats = DatasetStats::from_metadata(a.state.metadata);
   if (!stats.empty()) {
     const nlohmann::json full = stats.to_json();
     j["dataset_stats"] = {{"crystals", stats.crystals},
@@ -98,47 +91,31 @@ nlohmann::json describe_diffusion_model(const std::string& path) {
                                                                               : nlohmann::json(nullptr)}};
     if (!stats.spacegroups.empty()) j["dataset_stats"]["spacegroups"] = full["spacegroups"];  // number → crystals
   }
-  j["property_conditioning"] = nlohmann::json::array();
-  for (std::size_t k = 0; k < net.condition_properties.size(); ++k) {
-    const auto& col = net.condition_properties[k];
-    const auto labels = stats.properties.find(col);
-    j["property_conditioning"].push_back({{"column", col},
-                                          {"mean", net.property_mean[k]},
-                                          {"stddev", net.property_stddev[k]},
-                                          {"labelled", labels == stats.properties.end() ? 0L : labels->second.labelled}});
+  if (j.contains("network")) {
+    const auto net = CspNetOptions::from_json(j["network"]);
+    j["property_conditioning"] = nlohmann::json::array();
+    for (std::size_t k = 0; k < net.condition_properties.size(); ++k) {
+      const auto& col = net.condition_properties[k];
+      const auto labels = stats.properties.find(col);
+      j["property_conditioning"].push_back({{"column", col},
+                                            {"mean", net.property_mean[k]},
+                                            {"stddev", net.property_stddev[k]},
+                                            {"labelled", labels == stats.properties.end() ? 0L : labels->second.labelled}});
+    }
   }
   return j;
-}
-
-nlohmann::json describe_property_model(const std::string& path) {
-  LoadedPropertyModel p = load_property_model(path);
-  return {{"file", path},
-          {"kind", "property"},
-          {"task", "property"},
-          {"columns", p.model->options().columns},
-          {"encoder", p.model->encoder_options().to_json()},
-          {"steps", p.model->options().steps},
-          {"training", training_summary(p.metadata)}};
 }
 
 void run_model(const ModelCli& c) {
   if (!c.set_default_sampler.empty()) return set_default_samplers(c);
   if (!c.out.empty()) throw Error("--out is for --set-default-sampler", ErrorKind::kUsage);
-  nlohmann::json j;
-  try {
-    j = describe_diffusion_model(c.path);
-  } catch (const Error& diffusion_error) {
-    try {
-      j = describe_property_model(c.path);
-    } catch (const Error&) {
-      throw diffusion_error;  // neither kind: report the diffusion loader's message
-    }
-  }
+  const nlohmann::json j = describe_model_file(c.path);
   if (c.json) {
     fmt::print("{}\n", j.dump(2));
     return;
   }
-  fmt::print("{}: {} model ({})\n", c.path, j["kind"].get<std::string>(), j["task"].get<std::string>());
+  fmt::print("{}: {} model ({}, architecture {})\n", c.path, j["kind"].get<std::string>(), j["task"].get<std::string>(),
+             j["arch"].get<std::string>());
   if (j["kind"] == "diffusion") {
     const auto& net = j["network"];
     fmt::print("  network: hidden {}, {} layers, {} frequencies, {} parameters\n", net["hidden"].get<int>(),

@@ -8,16 +8,17 @@
 
 namespace xtaldiff {
 
+// Every field under its own name; a key missing from an older file keeps
+// the default.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CspNetOptions, hidden, layers, num_freqs, time_dim, vocab, layer_norm,
+                                                diffuse_types, type_diffusion, condition_spacegroup,
+                                                condition_properties, property_mean, property_stddev)
+
 nlohmann::json CspNetOptions::to_json() const {
-  nlohmann::json j = {{"hidden", hidden}, {"layers", layers}, {"num_freqs", num_freqs},
-          {"time_dim", time_dim}, {"vocab", vocab}, {"layer_norm", layer_norm}, {"diffuse_types", diffuse_types},
-          {"type_diffusion", type_diffusion}, {"condition_spacegroup", condition_spacegroup}};
+  nlohmann::json j = *this;
   // Property keys only when used: configurations of other networks stay as they were.
-  if (!condition_properties.empty()) {
-    j["condition_properties"] = condition_properties;
-    j["property_mean"] = property_mean;
-    j["property_stddev"] = property_stddev;
-  }
+  if (condition_properties.empty())
+    for (const char* key : {"condition_properties", "property_mean", "property_stddev"}) j.erase(key);
   return j;
 }
 
@@ -28,19 +29,7 @@ int CspNetOptions::property_index(const std::string& column) const {
 }
 
 CspNetOptions CspNetOptions::from_json(const nlohmann::json& j) {
-  CspNetOptions o;
-  o.hidden = j.value("hidden", o.hidden);
-  o.layers = j.value("layers", o.layers);
-  o.num_freqs = j.value("num_freqs", o.num_freqs);
-  o.time_dim = j.value("time_dim", o.time_dim);
-  o.vocab = j.value("vocab", o.vocab);
-  o.layer_norm = j.value("layer_norm", o.layer_norm);
-  o.diffuse_types = j.value("diffuse_types", o.diffuse_types);
-  o.condition_spacegroup = j.value("condition_spacegroup", o.condition_spacegroup);
-  o.type_diffusion = j.value("type_diffusion", o.type_diffusion);
-  o.condition_properties = j.value("condition_properties", o.condition_properties);
-  o.property_mean = j.value("property_mean", o.property_mean);
-  o.property_stddev = j.value("property_stddev", o.property_stddev);
+  const CspNetOptions o = j.get<CspNetOptions>();
   const std::size_t k = o.condition_properties.size();
   if (o.property_mean.size() != k || o.property_stddev.size() != k)
     throw Error("network options: condition_properties, property_mean and property_stddev differ in length");

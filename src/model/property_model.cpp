@@ -20,22 +20,12 @@
 
 namespace xtaldiff {
 
-constexpr const char* kPropertyFormatTag = "xtaldiff-property-model";
-constexpr int kPropertyFormatVersion = 1;
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(PropertyOptions, columns, mean, stddev, steps, sigma_begin, sigma_end)
 
-nlohmann::json PropertyOptions::to_json() const {
-  return {{"columns", columns}, {"mean", mean}, {"stddev", stddev},
-          {"steps", steps},     {"sigma_begin", sigma_begin}, {"sigma_end", sigma_end}};
-}
+nlohmann::json PropertyOptions::to_json() const { return *this; }
 
 PropertyOptions PropertyOptions::from_json(const nlohmann::json& j) {
-  PropertyOptions o;
-  o.columns = j.at("columns").get<std::vector<std::string>>();
-  o.mean = j.at("mean").get<std::vector<double>>();
-  o.stddev = j.at("stddev").get<std::vector<double>>();
-  o.steps = j.value("steps", o.steps);
-  o.sigma_begin = j.value("sigma_begin", o.sigma_begin);
-  o.sigma_end = j.value("sigma_end", o.sigma_end);
+  const PropertyOptions o = j.get<PropertyOptions>();
   if (o.columns.empty() || o.mean.size() != o.columns.size() || o.stddev.size() != o.columns.size())
     throw Error("property model options are inconsistent: " + j.dump());
   return o;
@@ -94,22 +84,28 @@ PropertyModel::PropertyModel(const CspNetOptions& encoder, const PropertyOptions
   if (!encoder.diffuse_types) throw Error("a property model's encoder takes type vectors (diffuse_types)");
   const int h = encoder.hidden, k = static_cast<int>(options.columns.size());
   head_ = torch::nn::Sequential(torch::nn::Linear(h, h), torch::nn::SiLU(), torch::nn::Linear(h, k));
+  register_module("encoder", encoder_);
+  register_module("head", head_);
 }
 
-std::vector<torch::Tensor> PropertyModel::parameters() {
-  auto p = encoder_->parameters();
-  for (auto& q : head_->parameters()) p.push_back(q);
-  return p;
+PropertyModel PropertyModel::from_config(const nlohmann::json& config) {
+  return PropertyModel(CspNetOptions::from_json(config.at("encoder")), PropertyOptions::from_json(config.at("property")));
 }
 
-void PropertyModel::to(const torch::Device& device) {
-  encoder_->to(device);
-  head_->to(device);
+nlohmann::json PropertyModel::config() const {
+  return {{"encoder", encoder_options_.to_json()}, {"property", options_.to_json()}};
 }
 
-void PropertyModel::train(bool on) {
-  encoder_->train(on);
-  head_->train(on);
+nlohmann::json PropertyModel::describe() const {
+  return {{"kind", "property"}, {"columns", options_.columns}, {"encoder", encoder_options_.to_json()},
+          {"steps", options_.steps}};
+}
+
+LossParts PropertyModel::loss(const CrystalBatch& batch, torch::Generator& gen) {
+  if (!batch.properties.defined()) throw Error("a property model's training batch has no labels");
+  LossParts parts;
+  parts.total = loss(batch, batch.properties, gen);
+  return parts;
 }
 
 int PropertyModel::column_index(const std::string& name) const {
@@ -191,52 +187,13 @@ std::vector<std::vector<double>> predict_structures(PropertyModel& model, const 
   return out;
 }
 
-void save_property_model(const std::string& path, PropertyModel& model, const nlohmann::json& metadata) {
-  torch::serialize::OutputArchive archive;
-  archive.write("format", c10::IValue(std::string(kPropertyFormatTag)));
-  archive.write("format_version", c10::IValue(static_cast<int64_t>(kPropertyFormatVersion)));
-  const nlohmann::json config = {{"encoder", model.encoder_options().to_json()}, {"property", model.options().to_json()}};
-  archive.write("config", c10::IValue(config.dump()));
-  archive.write("metadata", c10::IValue(metadata.dump()));
-  torch::serialize::OutputArchive enc, head;
-  model.encoder()->save(enc);
-  model.head()->save(head);
-  archive.write("encoder", enc);
-  archive.write("head", head);
-  save_archive_atomic(archive, path);
-}
-
 LoadedPropertyModel load_property_model(const std::string& path) {
-  if (!std::filesystem::is_regular_file(path)) throw Error(path + ": no such property model file", ErrorKind::kIo);
-  torch::serialize::InputArchive archive;
-  LoadedPropertyModel out;
-  try {
-    archive.load_from(path, torch::Device(torch::kCPU));  // trained on any device, loads on the CPU
-    c10::IValue format, version, config, metadata;
-    if (!archive.try_read("format", format) || !format.isString() || format.toStringRef() != kPropertyFormatTag)
-      throw Error(path + ": not an xtaldiff property model (train one with `xtaldiff train --task property`)");
-    archive.read("format_version", version);
-    if (!version.isInt() || version.toInt() != kPropertyFormatVersion)
-      throw Error(path + ": property model format version " + (version.isInt() ? std::to_string(version.toInt()) : "?") +
-                  ", this xtaldiff reads version " + std::to_string(kPropertyFormatVersion));
-    archive.read("config", config);
-    archive.read("metadata", metadata);
-    const auto cfg = nlohmann::json::parse(config.toStringRef());
-    out.metadata = nlohmann::json::parse(metadata.toStringRef());
-    out.model = std::make_unique<PropertyModel>(CspNetOptions::from_json(cfg.at("encoder")),
-                                                PropertyOptions::from_json(cfg.at("property")));
-    torch::serialize::InputArchive enc, head;
-    archive.read("encoder", enc);
-    archive.read("head", head);
-    out.model->encoder()->load(enc);
-    out.model->head()->load(head);
-  } catch (const c10::Error& e) {
-    throw Error(path + ": not an xtaldiff property model, or damaged (" +
-                std::string(e.what_without_backtrace()).substr(0, 200) + ")");
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(path + ": damaged property model (configuration: " + e.what() + ")");
-  }
-  return out;
+  LoadedArchive archive = read_model_file(path);
+  if (!dynamic_cast<PropertyModel*>(archive.model.get()))
+    throw Error(path + ": a " + archive.task + " model, not a property model (train one with `xtaldiff train --task "
+                "property`)", ErrorKind::kUsage);
+  return {std::unique_ptr<PropertyModel>(static_cast<PropertyModel*>(archive.model.release())),
+          std::move(archive.state.metadata)};
 }
 
 }  // namespace xtaldiff

@@ -26,6 +26,7 @@
 #include "diffusion/torus_ve.h"
 #include "diffusion/type_ddpm.h"
 #include "model/cspnet.h"
+#include "model/model.h"
 
 namespace xtaldiff {
 
@@ -51,9 +52,19 @@ struct PropertyTarget {
   std::string describe() const;
 };
 
-class PropertyModel {
+/// The "property-gnn" architecture; submodules "encoder" and "head".
+class PropertyModel : public Model {
  public:
   PropertyModel(const CspNetOptions& encoder, const PropertyOptions& options);
+  /// The model file's configuration: {"encoder": ..., "property": ...}.
+  static PropertyModel from_config(const nlohmann::json& config);
+
+  std::string arch() const override { return "property-gnn"; }
+  std::string task() const override { return "property"; }
+  nlohmann::json config() const override;
+  /// `loss(batch, batch.properties, gen)`.
+  LossParts loss(const CrystalBatch& batch, torch::Generator& gen) override;
+  nlohmann::json describe() const override;
   /// Predictions [B, K] in the columns' units. `types`: [N, V] type vectors.
   torch::Tensor predict(const torch::Tensor& t, const torch::Tensor& types, const torch::Tensor& frac,
                         const torch::Tensor& lattice, const EdgeIndex& edges, const torch::Tensor& crystal_of_atom,
@@ -68,11 +79,8 @@ class PropertyModel {
 
   CspNet& encoder() { return encoder_; }
   torch::nn::Sequential& head() { return head_; }
-  std::vector<torch::Tensor> parameters();
   const CspNetOptions& encoder_options() const { return encoder_options_; }
   const PropertyOptions& options() const { return options_; }
-  void to(const torch::Device& device);
-  void train(bool on);
 
  private:
   /// Per-column means and standard deviations [K] as tensors of `o`.
@@ -92,11 +100,13 @@ class PropertyModel {
 std::vector<std::vector<double>> predict_structures(PropertyModel& model, const std::vector<Structure>& structures,
                                                     const torch::Device& device, int batch = 256);
 
-void save_property_model(const std::string& path, PropertyModel& model, const nlohmann::json& metadata);
+/// A property model read from a model file (model/model_file.h).
 struct LoadedPropertyModel {
   std::unique_ptr<PropertyModel> model;
   nlohmann::json metadata;
 };
+/// Reads a model file that holds a property model; any other file is an
+/// Error naming it.
 LoadedPropertyModel load_property_model(const std::string& path);
 
 }  // namespace xtaldiff

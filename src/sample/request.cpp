@@ -321,7 +321,7 @@ SamplePlan plan_sample(const SampleRequest& r, LoadedModel& loaded) {
     throw Error("--elements, --require, --prompt and --max-elements constrain de novo generation; with a fixed "
                 "composition (--formula, --from, --system) they have nothing to choose",
                 ErrorKind::kUsage);
-  CspModel& model = loaded.for_sampling();
+  DiffusionModel& model = loaded.for_sampling();
   const CspNetOptions& net = model.net_options();
   const DatasetStats stats = DatasetStats::from_metadata(loaded.state.metadata);
 

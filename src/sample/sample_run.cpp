@@ -128,7 +128,7 @@ nlohmann::json write_refined(const Dataset& out, double symprec, const std::stri
 
 }  // namespace
 
-SampleRun run_sample_plan(const SampleRequest& r, SamplePlan& plan, CspModel& model, const SampleProgress& progress) {
+SampleRun run_sample_plan(const SampleRequest& r, SamplePlan& plan, DiffusionModel& model, const SampleProgress& progress) {
   SampleRun run;
   const PropertyGuidance guidance = make_guidance(plan, r);
   SampleOptions so = plan.options;

@@ -35,7 +35,7 @@ struct SampleRun {
   std::vector<std::string> messages;              ///< one-line summaries for the user
 };
 
-SampleRun run_sample_plan(const SampleRequest& request, SamplePlan& plan, CspModel& model,
+SampleRun run_sample_plan(const SampleRequest& request, SamplePlan& plan, DiffusionModel& model,
                           const SampleProgress& progress = {});
 
 /// Extra files beside the headline ones.

@@ -134,7 +134,7 @@ struct TypeState {
 
 // Shifts the denoiser's outputs by the gradient of the guidance penalty at
 // the current noisy crystal (lattice l, coordinates x, type vectors a_in).
-void guide(DenoiserOutput& pred, const PropertyGuidance& g, CspModel& model, const CrystalBatch& b,
+void guide(DenoiserOutput& pred, const PropertyGuidance& g, DiffusionModel& model, const CrystalBatch& b,
            const EdgeIndex& edges, const torch::Tensor& times, const torch::Tensor& a_in, const torch::Tensor& x,
            const torch::Tensor& l, int t) {
   const int vocab = g.model->encoder_options().vocab;
@@ -172,7 +172,7 @@ struct Conditioning {
   double weight = 1.0;
 };
 
-DenoiserOutput conditioned_denoise(CspModel& model, const Conditioning& c, const torch::Tensor& times,
+DenoiserOutput conditioned_denoise(DiffusionModel& model, const Conditioning& c, const torch::Tensor& times,
                               const torch::Tensor& a_in, const CrystalBatch& b, const torch::Tensor& x,
                               const torch::Tensor& l, const EdgeIndex& edges) {
   if (!c.labels.any() || c.weight == 0.0) return model.denoise(times, a_in, b, x, l, edges);
@@ -187,10 +187,10 @@ DenoiserOutput conditioned_denoise(CspModel& model, const Conditioning& c, const
   return out;
 }
 
-BatchResult run_batch(CspModel& model, const CrystalBatch& b, const TypeState& ts, const std::vector<int>& grid,
+BatchResult run_batch(DiffusionModel& model, const CrystalBatch& b, const TypeState& ts, const std::vector<int>& grid,
                       SamplerKind kind, double step_lr, torch::Generator& gen, const torch::Device& dev,
                       const PropertyGuidance* guidance, const Conditioning& conditioning, double lattice_clip,
-                      double anneal, double anneal_onset, int polish, int polish_time, CspModel* half,
+                      double anneal, double anneal_onset, int polish, int polish_time, DiffusionModel* half,
                       const std::function<void(double)>& step_done) {
   const int64_t nb = b.num_crystals(), na = b.total_atoms();
   const int T = model.diffusion_options().steps;
@@ -344,7 +344,7 @@ std::vector<bool> bad_crystals(const torch::Tensor& frac, const torch::Tensor& l
 
 }  // namespace
 
-void check_sample_request(CspModel& model, const std::vector<CrystalTask>& tasks, const TypeConstraints& constraints,
+void check_sample_request(DiffusionModel& model, const std::vector<CrystalTask>& tasks, const TypeConstraints& constraints,
                           const SampleOptions& o) {
   const int T = model.diffusion_options().steps;
   const int steps = o.steps > 0 ? o.steps : T;
@@ -424,7 +424,7 @@ void check_sample_request(CspModel& model, const std::vector<CrystalTask>& tasks
     throw Error("--precision " + o.precision + ": fp32 or bf16", ErrorKind::kUsage);
 }
 
-std::vector<Structure> sample_crystals(CspModel& model, const std::vector<CrystalTask>& tasks,
+std::vector<Structure> sample_crystals(DiffusionModel& model, const std::vector<CrystalTask>& tasks,
                                        const TypeConstraints& constraints, const SampleOptions& o,
                                        SampleReport* report, const SampleProgress& progress) {
   const auto start = std::chrono::steady_clock::now();
@@ -446,9 +446,9 @@ std::vector<Structure> sample_crystals(CspModel& model, const std::vector<Crysta
     o.guidance->model->train(false);
   }
   // bfloat16 copy of the network (the float32 one stays for guidance and the caller).
-  std::optional<CspModel> half;
+  std::optional<DiffusionModel> half;
   if (o.precision == "bf16") {
-    half.emplace(model.clone());
+    half.emplace(model.deep_copy());
     half->net()->to(torch::kBFloat16);
     half->net()->eval();
   }
@@ -546,7 +546,7 @@ std::vector<Structure> sample_crystals(CspModel& model, const std::vector<Crysta
   return out;
 }
 
-std::vector<Structure> sample_csp(CspModel& model, const std::vector<std::vector<int>>& tasks,
+std::vector<Structure> sample_csp(DiffusionModel& model, const std::vector<std::vector<int>>& tasks,
                                   const SampleOptions& o, SampleReport* report, const SampleProgress& progress) {
   std::vector<CrystalTask> t;
   for (const auto& species : tasks) {

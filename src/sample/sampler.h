@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "crystal/structure.h"
-#include "model/csp_model.h"
+#include "model/diffusion_model.h"
 #include "model/property_model.h"
 #include "sample/type_constraints.h"
 
@@ -113,18 +113,18 @@ using SampleProgress = std::function<void(double done, std::size_t total)>;
 /// Every check sample_crystals makes before any work (the model can sample
 /// these tasks with these options and constraints); throws a usage Error
 /// naming the first problem. Cheap: callers that plan a run call it first.
-void check_sample_request(CspModel& model, const std::vector<CrystalTask>& tasks, const TypeConstraints& constraints,
+void check_sample_request(DiffusionModel& model, const std::vector<CrystalTask>& tasks, const TypeConstraints& constraints,
                           const SampleOptions& options);
 
 /// One structure per task; de novo tasks need a generation model and obey
 /// `constraints` (checked before any work: an impossible request throws).
 /// `progress` is called after every time step and every batch.
-std::vector<Structure> sample_crystals(CspModel& model, const std::vector<CrystalTask>& tasks,
+std::vector<Structure> sample_crystals(DiffusionModel& model, const std::vector<CrystalTask>& tasks,
                                        const TypeConstraints& constraints, const SampleOptions& options,
                                        SampleReport* report = nullptr, const SampleProgress& progress = {});
 
 /// CSP: one structure per entry of `tasks` (each a list of atomic numbers).
-std::vector<Structure> sample_csp(CspModel& model, const std::vector<std::vector<int>>& tasks,
+std::vector<Structure> sample_csp(DiffusionModel& model, const std::vector<std::vector<int>>& tasks,
                                   const SampleOptions& options, SampleReport* report = nullptr,
                                   const SampleProgress& progress = {});
 

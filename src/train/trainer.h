@@ -1,50 +1,30 @@
 /// @file
-/// Training of a diffusion model (CSP or generation) (DiffCSP recipe): Adam, plateau LR
-/// schedule on the validation loss (factor 0.6, patience 30 epochs, floor
-/// 1e-4), gradient clipping by value (0.5), EMA weights, a progress line
-/// (loss, crystals/s, ETA), a JSON-lines log, and atomic checkpoints every
-/// few minutes. Shuffling and noise are seeded per epoch, so a run resumed
-/// from its checkpoint continues exactly as if it had not stopped.
+/// Training of a diffusion model (CSP or generation) with DiffCSP's recipe
+/// in the shared loop (train/train_loop.h): Adam, plateau LR schedule on
+/// the validation loss (factor 0.6, patience 30 epochs, floor 1e-4),
+/// gradient clipping by value (0.5), EMA weights (the model file holds
+/// them), validation loss of the EMA weights on a fixed subset with fixed
+/// noise each epoch.
 #pragma once
 
 #include <string>
 
-#include "model/csp_model.h"
-#include "train/batch_plan.h"
+#include "model/diffusion_model.h"
+#include "train/train_loop.h"
 
 namespace xtaldiff {
 
-struct TrainOptions {
-  std::string data;               ///< training CSV (CDVAE layout) or any structure file
-  std::string val_data;           ///< validation set; empty = train name with "train" → "val" if present
-  std::string out;                ///< model file; checkpoint = out + ".ckpt", log = out + ".log"
+struct TrainOptions : LoopOptions {
+  std::string data;      ///< training CSV (CDVAE layout) or any structure file
+  std::string val_data;  ///< validation set; empty = train name with "train" → "val" if present
   CspNetOptions net;
   DiffusionOptions diffusion;
-  int epochs = 100;
-  double max_hours = 0;           ///< stop (and save) after this wall time; 0 = no limit
-  int batch = 256;
-  /// Which crystals share a batch (train/batch_plan.h): by atom count, so
-  /// the dense edge layout runs on mixed-size datasets, or a plain shuffle.
-  Batching batching = Batching::kRandom;
-  double lr = 1e-3;
-  double min_lr = 1e-4;
-  double plateau_factor = 0.6;
-  int plateau_patience = 30;
-  double clip_value = 0.5;
-  double ema_decay = 0.999;
-  int val_max = 2048;             ///< validation crystals used per epoch (a fixed subset)
-  double checkpoint_minutes = 5;
-  int threads = 0;
-  std::string device = "cpu";
-  bool resume = false;
+  int val_max = 2048;    ///< validation crystals used per epoch (a fixed subset)
   /// Warm start (a new run, ignored when resuming): every parameter of this
   /// model file whose name and shape the new network shares is copied into
   /// both the weights and the EMA; the rest (e.g. a new condition's
   /// embedding) keeps its random initialisation.
   std::string init;
-  uint64_t seed = 42;
-  bool quiet = false;
-  std::string command_line;       ///< recorded in the model's metadata
 };
 
 struct TrainSummary {

@@ -20,6 +20,7 @@
 #include "diffusion/type_d3pm.h"
 #include "diffusion/type_ddpm.h"
 #include "model/cspnet.h"
+#include "model/model.h"
 
 namespace xtaldiff {
 
@@ -54,18 +55,22 @@ struct DiffusionOptions {
   static DiffusionOptions from_json(const nlohmann::json& j);
 };
 
-struct LossParts {
-  torch::Tensor total, lattice, coord;
-  torch::Tensor types;  ///< generation models only
-};
-
-class CspModel {
+/// The "diffcsp" architecture: DiffCSP's periodic GNN (model/cspnet.h)
+/// with the diffusion processes of the lattice, the coordinates and, for
+/// generation, the types. Registered under its submodule name "net".
+class DiffusionModel : public Model {
  public:
-  CspModel(const CspNetOptions& net_options, const DiffusionOptions& diffusion_options);
-  /// Deep copy (weights included), e.g. for EMA weights.
-  CspModel clone() const;
+  DiffusionModel(const CspNetOptions& net_options, const DiffusionOptions& diffusion_options);
+  /// The model file's configuration: {"network": ..., "diffusion": ...}.
+  static DiffusionModel from_config(const nlohmann::json& config);
+  /// Deep copy (weights and buffers, on the same device), e.g. for EMA weights.
+  DiffusionModel deep_copy() const;
 
-  LossParts loss(const CrystalBatch& batch, torch::Generator& gen);
+  std::string arch() const override { return "diffcsp"; }
+  std::string task() const override { return generative() ? "gen" : "csp"; }
+  nlohmann::json config() const override;
+  LossParts loss(const CrystalBatch& batch, torch::Generator& gen) override;
+  nlohmann::json describe() const override;
   /// `atoms`: the batch's atomic numbers (CSP) or noisy type vectors [N, V]
   /// (generation); `condition`: labels for a conditioned network
   /// (undefined or 0 = unconditional); see CspNetImpl::forward.
@@ -75,9 +80,9 @@ class CspModel {
   bool conditioned() const { return net_options_.conditioned(); }
   bool conditioned_on_spacegroup() const { return net_options_.condition_spacegroup; }
   bool generative() const { return net_options_.diffuse_types; }
-  const char* task() const { return generative() ? "gen" : "csp"; }
 
   CspNet& net() { return net_; }
+  const CspNet& net() const { return net_; }
   const CspNetOptions& net_options() const { return net_options_; }
   const DiffusionOptions& diffusion_options() const { return diffusion_options_; }
   const LatticeDdpm& lattice_process() const { return lattice_; }
@@ -87,7 +92,6 @@ class CspModel {
   const TypeDdpm& type_process() const { return types_; }
   const TypeD3pm& type_d3pm() const { return d3pm_; }
   bool d3pm() const { return net_options_.d3pm(); }
-  void to(const torch::Device& device) { net_->to(device); }
   /// Whether `loss` uses the dense edge layout for batches of equal atom
   /// counts (see EdgeIndex; on by default, off to measure the gain).
   void set_dense_edges(bool on) { dense_edges_ = on; }

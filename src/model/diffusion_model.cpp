@@ -1,4 +1,4 @@
-#include "model/csp_model.h"
+#include "model/diffusion_model.h"
 
 #include <cmath>
 #include <sstream>
@@ -7,26 +7,14 @@
 
 namespace xtaldiff {
 
-nlohmann::json DiffusionOptions::to_json() const {
-  return {{"steps", steps},           {"sigma_begin", sigma_begin}, {"sigma_end", sigma_end},
-          {"cost_lattice", cost_lattice}, {"cost_coord", cost_coord}, {"cost_type", cost_type}, {"step_lr", step_lr},
-          {"cost_type_d3pm", cost_type_d3pm}, {"d3pm_lambda", d3pm_lambda},
-          {"condition_drop", condition_drop}, {"coord_objective", coord_objective}};
-}
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DiffusionOptions, steps, sigma_begin, sigma_end, cost_lattice, cost_coord,
+                                                cost_type, cost_type_d3pm, d3pm_lambda, step_lr, condition_drop,
+                                                coord_objective)
+
+nlohmann::json DiffusionOptions::to_json() const { return *this; }
 
 DiffusionOptions DiffusionOptions::from_json(const nlohmann::json& j) {
-  DiffusionOptions o;
-  o.steps = j.value("steps", o.steps);
-  o.sigma_begin = j.value("sigma_begin", o.sigma_begin);
-  o.sigma_end = j.value("sigma_end", o.sigma_end);
-  o.cost_lattice = j.value("cost_lattice", o.cost_lattice);
-  o.cost_coord = j.value("cost_coord", o.cost_coord);
-  o.cost_type = j.value("cost_type", o.cost_type);
-  o.step_lr = j.value("step_lr", o.step_lr);
-  o.condition_drop = j.value("condition_drop", o.condition_drop);
-  o.cost_type_d3pm = j.value("cost_type_d3pm", o.cost_type_d3pm);
-  o.d3pm_lambda = j.value("d3pm_lambda", o.d3pm_lambda);
-  o.coord_objective = j.value("coord_objective", o.coord_objective);
+  const DiffusionOptions o = j.get<DiffusionOptions>();
   if (o.coord_objective != "score" && o.coord_objective != "flow")
     throw Error("diffusion option coord_objective '" + o.coord_objective + "': score or flow");
   if (o.steps < 1 || !(o.sigma_begin > 0) || !(o.sigma_end > o.sigma_begin) || !(o.condition_drop >= 0) ||
@@ -35,7 +23,7 @@ DiffusionOptions DiffusionOptions::from_json(const nlohmann::json& j) {
   return o;
 }
 
-CspModel::CspModel(const CspNetOptions& n, const DiffusionOptions& d)
+DiffusionModel::DiffusionModel(const CspNetOptions& n, const DiffusionOptions& d)
     : net_options_(n),
       diffusion_options_(d),
       net_(n),
@@ -43,28 +31,45 @@ CspModel::CspModel(const CspNetOptions& n, const DiffusionOptions& d)
       coords_(d.steps, d.sigma_begin, d.sigma_end),
       flow_(d.steps),
       types_(d.steps),
-      d3pm_(d.steps, n.vocab) {}
+      d3pm_(d.steps, n.vocab) {
+  register_module("net", net_);
+}
 
-CspModel CspModel::clone() const {
-  CspModel copy(net_options_, diffusion_options_);
-  torch::NoGradGuard no_grad;
-  auto src = net_->named_parameters(true);
-  auto dst = copy.net_->named_parameters(true);
-  for (auto& item : src) dst[item.key()].copy_(item.value());
-  auto sb = net_->named_buffers(true);
-  auto db = copy.net_->named_buffers(true);
-  for (auto& item : sb) db[item.key()].copy_(item.value());
-  if (!src.is_empty()) copy.net_->to(src.begin()->value().device());
+DiffusionModel DiffusionModel::from_config(const nlohmann::json& config) {
+  return DiffusionModel(CspNetOptions::from_json(config.at("network")),
+                        DiffusionOptions::from_json(config.at("diffusion")));
+}
+
+nlohmann::json DiffusionModel::config() const {
+  return {{"network", net_options_.to_json()}, {"diffusion", diffusion_options_.to_json()}};
+}
+
+DiffusionModel DiffusionModel::deep_copy() const {
+  DiffusionModel copy(net_options_, diffusion_options_);
+  copy.to(module_device(*this));
+  copy_module_state(*this, copy);
   return copy;
 }
 
-DenoiserOutput CspModel::denoise(const torch::Tensor& t, const torch::Tensor& atoms, const CrystalBatch& batch,
+nlohmann::json DiffusionModel::describe() const {
+  int64_t parameters = 0;
+  for (const auto& p : net_->parameters()) parameters += p.numel();
+  return {{"kind", "diffusion"},
+          {"network", net_options_.to_json()},
+          {"parameters", parameters},
+          {"diffusion", diffusion_options_.to_json()},
+          {"type_diffusion", net_options_.diffuse_types ? nlohmann::json(net_options_.type_diffusion)
+                                                        : nlohmann::json(nullptr)},
+          {"spacegroup_conditioning", net_options_.condition_spacegroup}};
+}
+
+DenoiserOutput DiffusionModel::denoise(const torch::Tensor& t, const torch::Tensor& atoms, const CrystalBatch& batch,
                                  const torch::Tensor& frac, const torch::Tensor& lattice, const EdgeIndex& edges,
                                  const Condition& condition) {
   return net_->forward(t, atoms, frac, lattice, edges, batch.crystal_of_atom, batch.num_crystals(), condition);
 }
 
-LossParts CspModel::loss(const CrystalBatch& batch, torch::Generator& gen) {
+LossParts DiffusionModel::loss(const CrystalBatch& batch, torch::Generator& gen) {
   const auto dev = batch.frac.device();
   const int64_t b = batch.num_crystals();
   // One time per crystal, shared by lattice and coordinates (uniform on 1..T).

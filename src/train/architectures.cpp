@@ -1,0 +1,89 @@
+#include "train/architectures.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <functional>
+#include <map>
+
+#include "model/registry.h"
+#include "train/property_trainer.h"
+#include "util/error.h"
+
+namespace xtaldiff {
+namespace {
+
+// DiffCSP's per-dataset corrector step sizes for CSP sampling.
+double default_step_lr(const std::string& data) {
+  if (data.find("perov") != std::string::npos) return 5e-7;
+  if (data.find("carbon") != std::string::npos) return 5e-6;
+  return 1e-5;
+}
+
+TrainReport train_diffcsp(const TrainRequest& r) {
+  TrainOptions o = r.options;
+  o.net.diffuse_types = r.task == "gen";
+  if (o.diffusion.step_lr == DiffusionOptions{}.step_lr) o.diffusion.step_lr = default_step_lr(o.data);
+  const TrainSummary s = train_model(o);
+  TrainReport report;
+  report.interrupted = s.interrupted;
+  report.summary = fmt::format("{} {} epochs in {:.2f} h: train loss {:.4f}, {}; wrote {}{}",
+                               s.interrupted ? "stopped by a signal after" : "trained", s.epochs_done, s.hours,
+                               s.train_loss,
+                               std::isfinite(s.val_loss) ? fmt::format("val loss {:.4f}", s.val_loss)
+                                                         : "no validation set",
+                               o.out, s.interrupted ? " (continue with --resume)" : "");
+  return report;
+}
+
+TrainReport train_property_gnn(const TrainRequest& r) {
+  PropertyTrainOptions p;
+  static_cast<LoopOptions&>(p) = static_cast<const LoopOptions&>(r.options);
+  // The predictor's own recipe (no EMA, the best epoch kept, a constant rate).
+  const PropertyTrainOptions defaults;
+  p.ema_decay = defaults.ema_decay;
+  p.keep_best = defaults.keep_best;
+  p.plateau_factor = defaults.plateau_factor;
+  p.checkpoint_minutes = defaults.checkpoint_minutes;
+  p.data = r.options.data;
+  p.columns = r.columns;
+  p.encoder = r.options.net;
+  p.steps = r.options.diffusion.steps;
+  p.holdout = r.holdout;
+  const auto s = train_property_model(p);
+  std::string mae;
+  for (std::size_t i = 0; i < p.columns.size(); ++i) mae += fmt::format(" {} {:.4f}", p.columns[i], s.holdout_mae[i]);
+  TrainReport report;
+  report.summary = fmt::format("trained {} epochs{} in {:.2f} h on {} rows; held-out ({} rows) MAE:{}; wrote {}",
+                               s.epochs, s.resumed_at_epoch ? fmt::format(" (resumed at {})", s.resumed_at_epoch) : "",
+                               s.hours, s.train_rows, s.holdout_rows, mae, p.out);
+  return report;
+}
+
+// Every registered architecture's trainer.
+const std::map<std::string, std::function<TrainReport(const TrainRequest&)>>& trainers() {
+  static const std::map<std::string, std::function<TrainReport(const TrainRequest&)>> table = {
+      {"diffcsp", train_diffcsp}, {"property-gnn", train_property_gnn}};
+  return table;
+}
+
+}  // namespace
+
+TrainReport train_architecture(const TrainRequest& r) {
+  if (r.task != "csp" && r.task != "gen" && r.task != "property")
+    throw Error("--task " + r.task +
+                    ": csp (structures for given compositions), gen (de novo generation) or property (a predictor "
+                    "for guidance and `xtaldiff predict`)",
+                ErrorKind::kUsage);
+  const Architecture& arch = r.arch.empty() ? default_architecture(r.task) : find_architecture(r.arch);
+  if (!arch.trains(r.task)) {
+    std::string tasks;
+    for (const auto& t : arch.tasks) tasks += (tasks.empty() ? "" : ", ") + t;
+    throw Error("--arch " + arch.name + " trains " + tasks + ", not --task " + r.task, ErrorKind::kUsage);
+  }
+  const auto trainer = trainers().find(arch.name);
+  if (trainer == trainers().end()) throw Error("architecture " + arch.name + " has no trainer", ErrorKind::kUsage);
+  return trainer->second(r);
+}
+
+}  // namespace xtaldiff
