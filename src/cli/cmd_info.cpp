@@ -14,11 +14,8 @@
 namespace xtaldiff::cli {
 namespace {
 
-struct InfoOptions {
-  std::string path;
-  bool json = false;
+struct InfoOptions : StructureFileOptions {
   double symprec = kDefaultSymprec;
-  bool no_cache = false;
 };
 
 struct StructureInfo {
@@ -134,11 +131,15 @@ void run_info(const InfoOptions& o) {
 void add_info_command(CLI::App& app) {
   auto o = std::make_shared<InfoOptions>();
   CLI::App* cmd = app.add_subcommand("info", "Describe a structure file or a dataset (formula, cell, space group...)");
-  cmd->add_option("file", o->path, "structure file, dataset (.csv/.csv.gz) or folder of CIFs")->required();
-  cmd->add_flag("--json", o->json, "one JSON object per structure, one per line");
+  add_structure_file_options(cmd, *o, "one JSON object per structure, one per line");
   cmd->add_option("--symprec", o->symprec, "spglib distance tolerance in Å")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_flag("--no-cache", o->no_cache, "do not read or write the binary cache of a CSV dataset");
   cmd->callback([o] { run_info(*o); });
+}
+
+void add_structure_file_options(CLI::App* cmd, StructureFileOptions& o, const std::string& json_help) {
+  cmd->add_option("file", o.path, "structure file, dataset (.csv/.csv.gz) or folder of CIFs")->required();
+  cmd->add_flag("--json", o.json, json_help);
+  cmd->add_flag("--no-cache", o.no_cache, "do not read or write the binary cache of a CSV dataset");
 }
 
 }  // namespace xtaldiff::cli

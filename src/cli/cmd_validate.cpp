@@ -14,10 +14,7 @@
 namespace xtaldiff::cli {
 namespace {
 
-struct ValidateOptions {
-  std::string path;
-  bool json = false;
-  bool no_cache = false;
+struct ValidateOptions : StructureFileOptions {
   std::string report;  // HTML page of the structures, when given
 };
 
@@ -92,10 +89,8 @@ void add_validate_command(CLI::App& app) {
   auto o = std::make_shared<ValidateOptions>();
   CLI::App* cmd = app.add_subcommand(
       "validate", "Structural and compositional (SMACT) validity of every structure, as CDVAE/DiffCSP score it");
-  cmd->add_option("file", o->path, "structure file, dataset (.csv/.csv.gz) or folder of CIFs")->required();
-  cmd->add_flag("--json", o->json, "one JSON object per structure, one per line: id, struct_valid, comp_valid, valid");
+  add_structure_file_options(cmd, *o, "one JSON object per structure, one per line: id, struct_valid, comp_valid, valid");
   cmd->add_option("--report", o->report, "also write an HTML page of the structures (validity, space groups, cells)");
-  cmd->add_flag("--no-cache", o->no_cache, "do not read or write the binary cache of a CSV dataset");
   cmd->callback([o] { run_validate(*o); });
 }
 

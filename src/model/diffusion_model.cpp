@@ -27,10 +27,7 @@ DiffusionModel::DiffusionModel(const CspNetOptions& n, const DiffusionOptions& d
     : net_options_(n),
       diffusion_options_(d),
       net_(n),
-      lattice_(d.steps),
-      coords_(d.steps, d.sigma_begin, d.sigma_end),
-      flow_(d.steps),
-      types_(d.steps),
+      processes_(d.steps, d.sigma_begin, d.sigma_end),
       d3pm_(d.steps, n.vocab) {
   register_module("net", net_);
 }
@@ -80,10 +77,10 @@ LossParts DiffusionModel::loss(const CrystalBatch& batch, torch::Generator& gen)
   auto cpu_float = batch.frac.options().device(torch::kCPU);
   auto noise_x = (flow() ? torch::rand({batch.total_atoms(), 3}, gen, cpu_float)
                          : torch::randn({batch.total_atoms(), 3}, gen, cpu_float)).to(dev);
-  auto lt = lattice_.noise(batch.lattice, t, eps_l);
+  auto lt = processes_.lattice.noise(batch.lattice, t, eps_l);
   auto t_atom = t.index_select(0, batch.crystal_of_atom);
-  auto [xt, target] = flow() ? flow_.noise_and_target(batch.frac, t_atom, noise_x, batch.crystal_of_atom, b)
-                             : coords_.noise_and_target(batch.frac, t_atom, noise_x);
+  auto [xt, target] = flow() ? processes_.flow.noise_and_target(batch.frac, t_atom, noise_x, batch.crystal_of_atom, b)
+                             : processes_.coords.noise_and_target(batch.frac, t_atom, noise_x);
   const EdgeIndex edges = EdgeIndex::fully_connected(batch.counts, dev, dense_edges_);
   torch::Tensor atoms = batch.atom_types, eps_a, x0_state, xt_state;
   if (d3pm()) {
@@ -94,7 +91,7 @@ LossParts DiffusionModel::loss(const CrystalBatch& batch, torch::Generator& gen)
   } else if (generative()) {
     const int vocab = net_options_.vocab;
     eps_a = torch::randn({batch.total_atoms(), vocab}, gen, batch.frac.options().device(torch::kCPU)).to(dev);
-    atoms = types_.noise(TypeDdpm::one_hot(batch.atom_types, vocab), t_atom, eps_a);
+    atoms = processes_.types.noise(TypeDdpm::one_hot(batch.atom_types, vocab), t_atom, eps_a);
   }
   Condition labels;
   if (conditioned_on_spacegroup() && batch.spacegroup.defined()) {

@@ -14,9 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/crystal_batch.h"
-#include "diffusion/lattice_ddpm.h"
-#include "diffusion/torus_flow.h"
-#include "diffusion/torus_ve.h"
+#include "diffusion/crystal_processes.h"
 #include "diffusion/type_d3pm.h"
 #include "diffusion/type_ddpm.h"
 #include "model/cspnet.h"
@@ -85,11 +83,11 @@ class DiffusionModel : public Model {
   const CspNet& net() const { return net_; }
   const CspNetOptions& net_options() const { return net_options_; }
   const DiffusionOptions& diffusion_options() const { return diffusion_options_; }
-  const LatticeDdpm& lattice_process() const { return lattice_; }
-  const TorusVe& coord_process() const { return coords_; }
-  const TorusFlow& coord_flow() const { return flow_; }
+  const LatticeDdpm& lattice_process() const { return processes_.lattice; }
+  const TorusVe& coord_process() const { return processes_.coords; }
+  const TorusFlow& coord_flow() const { return processes_.flow; }
   bool flow() const { return diffusion_options_.flow(); }
-  const TypeDdpm& type_process() const { return types_; }
+  const TypeDdpm& type_process() const { return processes_.types; }
   const TypeD3pm& type_d3pm() const { return d3pm_; }
   bool d3pm() const { return net_options_.d3pm(); }
   /// Whether `loss` uses the dense edge layout for batches of equal atom
@@ -100,10 +98,7 @@ class DiffusionModel : public Model {
   CspNetOptions net_options_;
   DiffusionOptions diffusion_options_;
   CspNet net_;
-  LatticeDdpm lattice_;
-  TorusVe coords_;
-  TorusFlow flow_;
-  TypeDdpm types_;
+  CrystalProcesses processes_;
   TypeD3pm d3pm_;
   bool dense_edges_ = true;
 };

@@ -78,9 +78,7 @@ PropertyModel::PropertyModel(const CspNetOptions& encoder, const PropertyOptions
     : encoder_options_(encoder),
       options_(options),
       encoder_(encoder),
-      lattice_(options.steps),
-      coords_(options.steps, options.sigma_begin, options.sigma_end),
-      types_(options.steps) {
+      processes_(options.steps, options.sigma_begin, options.sigma_end) {
   if (!encoder.diffuse_types) throw Error("a property model's encoder takes type vectors (diffuse_types)");
   const int h = encoder.hidden, k = static_cast<int>(options.columns.size());
   head_ = torch::nn::Sequential(torch::nn::Linear(h, h), torch::nn::SiLU(), torch::nn::Linear(h, k));
@@ -150,10 +148,10 @@ torch::Tensor PropertyModel::loss(const CrystalBatch& b, const torch::Tensor& la
   auto eps_x = torch::randn({na, 3}, gen, cpu).to(dev);
   auto eps_a = torch::randn({na, encoder_options_.vocab}, gen, cpu).to(dev);
   auto t_atom = t.index_select(0, b.crystal_of_atom);
-  auto lt = lattice_.noise(b.lattice, t, eps_l);
-  auto xt = b.frac + coords_.sigma_of(t_atom, b.frac.options()).unsqueeze(-1) * eps_x;
+  auto lt = processes_.lattice.noise(b.lattice, t, eps_l);
+  auto xt = b.frac + processes_.coords.sigma_of(t_atom, b.frac.options()).unsqueeze(-1) * eps_x;
   xt = xt - torch::floor(xt);
-  auto at = types_.noise(TypeDdpm::one_hot(b.atom_types, encoder_options_.vocab), t_atom, eps_a);
+  auto at = processes_.types.noise(TypeDdpm::one_hot(b.atom_types, encoder_options_.vocab), t_atom, eps_a);
   const EdgeIndex edges = EdgeIndex::fully_connected(b.counts, dev);
   auto graph = encoder_->encode(t.to(torch::kFloat32), at, xt, lt, edges, b.crystal_of_atom, nb).second;
   auto z = head_->forward(graph);

@@ -22,7 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/crystal_batch.h"
-#include "diffusion/lattice_ddpm.h"
+#include "diffusion/crystal_processes.h"
 #include "diffusion/torus_ve.h"
 #include "diffusion/type_ddpm.h"
 #include "model/cspnet.h"
@@ -90,9 +90,7 @@ class PropertyModel : public Model {
   PropertyOptions options_;
   CspNet encoder_;
   torch::nn::Sequential head_;
-  LatticeDdpm lattice_;
-  TorusVe coords_;
-  TypeDdpm types_;
+  CrystalProcesses processes_;
 };
 
 /// Predictions [structures][columns] for clean structures (canonicalised
