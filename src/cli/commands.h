@@ -15,7 +15,6 @@ namespace xtaldiff::cli {
 /// model files.
 const std::string& invoked_command_line();
 
-/// Registers `info` on `app`; the callback runs it.
 /// What every command that reads one structure file or dataset takes: the
 /// file, --json (one object per structure) and --no-cache.
 struct StructureFileOptions {
@@ -26,6 +25,7 @@ struct StructureFileOptions {
 /// Adds the file argument, --json (described by `json_help`) and --no-cache.
 void add_structure_file_options(CLI::App* cmd, StructureFileOptions& o, const std::string& json_help);
 
+/// Registers `info` on `app`; the callback runs it.
 void add_info_command(CLI::App& app);
 /// Registers `convert` on `app`.
 void add_convert_command(CLI::App& app);

@@ -1,5 +1,6 @@
 #include "model/property_model.h"
 
+#include "diffusion/torus_wrap.h"
 #include "model/model_file.h"
 
 #include <unistd.h>
@@ -150,7 +151,7 @@ torch::Tensor PropertyModel::loss(const CrystalBatch& b, const torch::Tensor& la
   auto t_atom = t.index_select(0, b.crystal_of_atom);
   auto lt = processes_.lattice.noise(b.lattice, t, eps_l);
   auto xt = b.frac + processes_.coords.sigma_of(t_atom, b.frac.options()).unsqueeze(-1) * eps_x;
-  xt = xt - torch::floor(xt);
+  xt = frac_mod1(xt);
   auto at = processes_.types.noise(TypeDdpm::one_hot(b.atom_types, encoder_options_.vocab), t_atom, eps_a);
   const EdgeIndex edges = EdgeIndex::fully_connected(b.counts, dev);
   auto graph = encoder_->encode(t.to(torch::kFloat32), at, xt, lt, edges, b.crystal_of_atom, nb).second;
