@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs what xtaldiff needs to build and test on Debian 12, and nothing
 # that is already there. Safe to run again. Needs root or sudo.
+#   scripts/install_deps.sh          what the build, the command and the Python module need
+#   scripts/install_deps.sh --tests  also what the tests need (pytest, and pymatgen / ASE,
+#                                    which the Python module's tests convert to and compare with)
 set -euo pipefail
 
 packages=(
@@ -10,7 +13,11 @@ packages=(
   libcli11-dev nlohmann-json3-dev libfmt-dev zlib1g-dev
   libgtest-dev libbenchmark-dev
   libgoogle-perftools-dev            # tcmalloc: ~20 % faster training than glibc malloc (CMakeLists.txt)
+  python3-dev pybind11-dev python3-numpy   # the Python module (python/)
 )
+if [ "${1:-}" = "--tests" ]; then
+  packages+=(python3-pytest python3-pymatgen python3-ase)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

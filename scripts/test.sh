@@ -7,7 +7,7 @@
 #   XTALDIFF_SKIP_SANITIZED=1 scripts/test.sh   skips the second pass
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install_deps.sh
+scripts/install_deps.sh --tests
 scripts/build.sh
 (cd build && ctest --output-on-failure -j "$(nproc)")
 

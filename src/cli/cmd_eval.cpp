@@ -15,6 +15,7 @@
 #include "chem/composition.h"
 #include "eval/convex_hull.h"
 #include "eval/csp_metrics.h"
+#include "eval/csp_pairing.h"
 #include "eval/gen_metrics.h"
 #ifdef XTALDIFF_WITH_TORCH
 #include "ml/runtime.h"
@@ -37,68 +38,18 @@ struct EvalCspCli {
   CspEvalOptions o;
 };
 
-// Folder-of-CIF ids written by `sample` are "<id>_<k>" (io/sample_ids.h): map them back.
-std::string task_id(const std::string& id, const std::map<std::string, std::size_t>& known) {
-  return source_id_of(id, [&](const std::string& s) { return known.count(s) > 0; });
-}
-
 void run_eval_csp(EvalCspCli& c) {
   c.o.protocol = parse_csp_protocol(c.protocol);
   c.o.threads = c.threads;
-  ReadOptions gro;
-  gro.overlap_tolerance = 0;
-  const Dataset gt = read_structures(c.gt, gro);
-  ReadOptions pro = gro;
-  pro.keep_going = true;
-  pro.cif.merge_tolerance = 1e-6;  // generated atoms that nearly coincide are scored, not merged
-  const Dataset pred = read_structures(c.pred, pro);
+  const Dataset gt = read_structures(c.gt, csp_truth_read_options());
+  const Dataset pred = read_structures(c.pred, csp_prediction_read_options());
   for (const auto& [idx, msg] : pred.errors) fmt::print(stderr, "warning: unreadable prediction (counted invalid): {}\n", msg);
 
-  std::map<std::string, std::size_t> index;
-  std::vector<CspTask> tasks(gt.size());
-  for (std::size_t i = 0; i < gt.size(); ++i) {
-    if (index.count(gt.records[i].id)) throw Error(c.gt + ": material_id '" + gt.records[i].id + "' appears twice");
-    index[gt.records[i].id] = i;
-    tasks[i].id = gt.records[i].id;
-    tasks[i].truth = gt.records[i].structure;
-  }
-  std::vector<bool> unreadable(pred.size(), false);
-  for (const auto& e : pred.errors) unreadable[e.first] = true;
-  std::size_t unknown = 0;
-  for (std::size_t i = 0; i < pred.size(); ++i) {
-    auto it = index.find(task_id(pred.records[i].id, index));
-    if (it == index.end()) {
-      ++unknown;
-      continue;
-    }
-    if (unreadable[i]) tasks[it->second].predictions.emplace_back(std::nullopt);
-    else tasks[it->second].predictions.emplace_back(pred.records[i].structure);
-  }
-  if (unknown) fmt::print(stderr, "warning: {} predictions name a material_id that is not in {}\n", unknown, c.gt);
-  if (c.only_predicted)
-    tasks.erase(std::remove_if(tasks.begin(), tasks.end(), [](const CspTask& t) { return t.predictions.empty(); }),
-                tasks.end());
-  const CspResult r = evaluate_csp(tasks, c.o);
-  auto opt = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
-  nlohmann::ordered_json j;
-  j["n"] = r.n;
-  j["matched"] = r.matched;
-  j["match_rate"] = r.match_rate;
-  j["rmse"] = opt(r.rmse);
-  j["sg_recovered"] = r.sg_recovered;
-  j["sg_recovered_matched"] = opt(r.sg_recovered_matched);
-  j["symprec"] = c.o.symprec;
-  j["k"] = r.k;
-  j["protocol"] = csp_protocol_name(r.protocol);
-  j["gt_valid"] = r.truth_valid;
-  j["pred_total"] = r.predictions;
-  j["pred_valid"] = r.predictions_valid;
-  j["pred_unreadable"] = r.predictions_unreadable;
-  j["gt_without_prediction"] = r.crystals_without_prediction;
-  j["pred_unknown_id"] = unknown;
-  j["stol"] = c.o.matcher.stol;
-  j["ltol"] = c.o.matcher.ltol;
-  j["angle_tol"] = c.o.matcher.angle_tol;
+  const CspPairing pairs = pair_csp_predictions(gt, pred, c.gt, c.only_predicted);
+  if (pairs.unknown_ids)
+    fmt::print(stderr, "warning: {} predictions name a material_id that is not in {}\n", pairs.unknown_ids, c.gt);
+  const CspResult r = evaluate_csp(pairs.tasks, c.o);
+  const nlohmann::ordered_json j = csp_result_json(r, c.o, pairs.unknown_ids);
   if (!c.per_crystal.empty()) {
     std::string csv = "material_id,truth_valid,valid_predictions,matched,rms,truth_spacegroup,prediction_spacegroup\n";
     for (const auto& x : r.crystals)

@@ -10,6 +10,7 @@
 #include "model/dataset_stats.h"
 #include "model/model_file.h"
 #include "model/registry.h"
+#include "sample/model_info.h"
 #include "sample/request.h"
 #include "util/error.h"
 
@@ -22,13 +23,6 @@ struct ModelCli {
   std::vector<std::string> set_default_sampler;  // "csp=ode:100:10"
   std::string out;                              // rewritten model file (default: in place)
 };
-
-// One "auto" line per task: the model's recorded default or the built-in one.
-std::string describe_default(const nlohmann::json& metadata, bool denovo) {
-  const SamplerDefault d = default_sampler(metadata, denovo);
-  return fmt::format("{} {} steps{} ({})", sampler_name(d.kind), d.steps,
-                     d.anneal >= 0 ? fmt::format(", anneal {}", d.anneal) : "", d.source);
-}
 
 // `--set-default-sampler TASK=SAMPLER:STEPS[:ANNEAL]`: what "auto" runs for
 // this model, from a measured sweep; the weights are written back unchanged.
@@ -54,56 +48,8 @@ void set_default_samplers(const ModelCli& c) {
   }
   const std::string out = c.out.empty() ? c.path : c.out;
   save_model_file(out, *m.model, m.ema.get(), m.state);
-  fmt::print("{}: auto is now {} for CSP{}\n", out, describe_default(m.state.metadata, false),
-             m.for_sampling().generative() ? ", " + describe_default(m.state.metadata, true) + " de novo" : "");
-}
-
-// The training facts a user asks first, from the metadata.
-nlohmann::json training_summary(const nlohmann::json& meta) {
-  nlohmann::json out = nlohmann::json::object();
-  for (const char* key : {"data", "epochs", "hours", "final_train_loss", "final_val_loss", "holdout_mae", "saved",
-                          "weights", "commands"})
-    if (meta.contains(key)) out[key] = meta[key];
-  return out;
-}
-
-// Any model file: what its model says of itself (Model::describe), and
-// the model card and sampler defaults where the metadata records them.
-nlohmann::json describe_model_file(const std::string& path) {
-  LoadedArchive a = read_model_file(path);
-  const Model& model = a.ema ? *a.ema : *a.model;
-  nlohmann::json j = model.describe();
-  j["file"] = path;
-  j["task"] = a.task;
-  j["arch"] = a.arch;
-  j["training"] = training_summary(a.state.metadata);
-  if (a.task != "property") {
-    j["default_sampler"] = {{"csp", describe_default(a.state.metadata, false)}};
-    if (a.task == "gen") j["default_sampler"]["gen"] = describe_default(a.state.metadata, true);
-  }
-  const DatasetStats stats = DatasetStats::from_metadata(a.state.metadata);
-  if (!stats.empty()) {
-    const nlohmann::json full = stats.to_json();
-    j["dataset_stats"] = {{"crystals", stats.crystals},
-                          {"atom_counts", full["num_atoms"]},
-                          {"elements", stats.elements.size()},
-                          {"lattice_max_length", stats.lattice_max_length > 0 ? nlohmann::json(stats.lattice_max_length)
-                                                                              : nlohmann::json(nullptr)}};
-    if (!stats.spacegroups.empty()) j["dataset_stats"]["spacegroups"] = full["spacegroups"];  // number → crystals
-  }
-  if (j.contains("network")) {
-    const auto net = CspNetOptions::from_json(j["network"]);
-    j["property_conditioning"] = nlohmann::json::array();
-    for (std::size_t k = 0; k < net.condition_properties.size(); ++k) {
-      const auto& col = net.condition_properties[k];
-      const auto labels = stats.properties.find(col);
-      j["property_conditioning"].push_back({{"column", col},
-                                            {"mean", net.property_mean[k]},
-                                            {"stddev", net.property_stddev[k]},
-                                            {"labelled", labels == stats.properties.end() ? 0L : labels->second.labelled}});
-    }
-  }
-  return j;
+  fmt::print("{}: auto is now {} for CSP{}\n", out, describe_default_sampler(m.state.metadata, false),
+             m.for_sampling().generative() ? ", " + describe_default_sampler(m.state.metadata, true) + " de novo" : "");
 }
 
 void run_model(const ModelCli& c) {

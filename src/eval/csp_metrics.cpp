@@ -112,4 +112,28 @@ CspResult evaluate_csp(const std::vector<CspTask>& tasks, const CspEvalOptions& 
   return res;
 }
 
+nlohmann::ordered_json csp_result_json(const CspResult& r, const CspEvalOptions& o, std::size_t unknown_ids) {
+  auto opt = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+  nlohmann::ordered_json j;
+  j["n"] = r.n;
+  j["matched"] = r.matched;
+  j["match_rate"] = r.match_rate;
+  j["rmse"] = opt(r.rmse);
+  j["sg_recovered"] = r.sg_recovered;
+  j["sg_recovered_matched"] = opt(r.sg_recovered_matched);
+  j["symprec"] = o.symprec;
+  j["k"] = r.k;
+  j["protocol"] = csp_protocol_name(r.protocol);
+  j["gt_valid"] = r.truth_valid;
+  j["pred_total"] = r.predictions;
+  j["pred_valid"] = r.predictions_valid;
+  j["pred_unreadable"] = r.predictions_unreadable;
+  j["gt_without_prediction"] = r.crystals_without_prediction;
+  j["pred_unknown_id"] = unknown_ids;
+  j["stol"] = o.matcher.stol;
+  j["ltol"] = o.matcher.ltol;
+  j["angle_tol"] = o.matcher.angle_tol;
+  return j;
+}
+
 }  // namespace xtaldiff

@@ -21,6 +21,8 @@
 #include "crystal/symmetry.h"
 #include "eval/structure_matcher.h"
 
+#include <nlohmann/json.hpp>
+
 namespace xtaldiff {
 
 enum class CspProtocol { kDiffCsp, kCdvae, kPlain };
@@ -75,5 +77,9 @@ struct CspEvalOptions {
 };
 
 CspResult evaluate_csp(const std::vector<CspTask>& tasks, const CspEvalOptions& options = {});
+
+/// The summary `eval csp --json` prints (keys documented in docs/COMMANDS.md);
+/// `unknown_ids` counts predictions that named no ground truth.
+nlohmann::ordered_json csp_result_json(const CspResult& r, const CspEvalOptions& options, std::size_t unknown_ids = 0);
 
 }  // namespace xtaldiff

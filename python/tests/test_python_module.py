@@ -1,0 +1,198 @@
+"""Facts about the Python module: it gives what the CLI gives, and what
+pymatgen gives, on shipped models, test sets and fixtures.
+
+Run by ctest (PythonModule) with PYTHONPATH=build/python, XTALDIFF_BIN (the
+command) and XTALDIFF_SOURCE_DIR set; from a shell:
+    PYTHONPATH=build/python XTALDIFF_BIN=build/xtaldiff python3 -m pytest python/tests
+"""
+
+import gzip
+import json
+import os
+import subprocess
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import xtaldiff
+
+ROOT = Path(os.environ.get("XTALDIFF_SOURCE_DIR", Path(__file__).resolve().parents[2]))
+BIN = os.environ.get("XTALDIFF_BIN", str(ROOT / "build" / "xtaldiff"))
+PEROV_MODEL = ROOT / "models" / "perov5-csp.xtd"
+PEROV_TEST = ROOT / "data" / "datasets" / "perov_5" / "test.csv.gz"
+
+
+def cli(*args):
+    r = subprocess.run([BIN, *map(str, args)], capture_output=True, text=True)
+    return r.returncode, r.stdout, r.stderr
+
+
+@pytest.fixture(scope="module")
+def model():
+    return xtaldiff.Model(PEROV_MODEL)
+
+
+@pytest.fixture(scope="module")
+def perov_rows(tmp_path_factory):
+    """The first 30 Perov-5 test rows, as Crystals."""
+    return xtaldiff.read(PEROV_TEST, format="xtaldiff")[:30]
+
+
+def test_sample_gives_four_pymatgen_structures_of_srtio3(model):
+    from pymatgen.core import Structure
+
+    out = model.sample(formula="SrTiO3", n=4, threads=1)
+    assert len(out) == 4
+    for s in out:
+        assert isinstance(s, Structure)
+        assert s.composition.reduced_formula == "SrTiO3"
+        assert len(s) == 5
+        assert s.properties["spacegroup"] >= 1
+
+
+def test_same_seed_gives_the_clis_structures(model, tmp_path):
+    rc, _, err = cli("sample", "--model", PEROV_MODEL, "--formula", "BaTiO3", "-n", "3", "--seed", "7",
+                     "--threads", "1", "--quiet", "--out", tmp_path / "run")
+    assert rc == 0, err
+    from_cli = xtaldiff.read(tmp_path / "run" / "samples.extxyz", format="xtaldiff")
+    from_python = model.sample(formula="BaTiO3", n=3, seed=7, threads=1, format="xtaldiff")
+    assert len(from_cli) == len(from_python) == 3
+    for a, b in zip(from_cli, from_python):
+        assert list(a.numbers) == list(b.numbers)
+        np.testing.assert_allclose(a.lattice, b.lattice, atol=1e-5)
+        np.testing.assert_allclose(a.frac_coords, b.frac_coords, atol=1e-6)
+
+
+def test_dataset_rows_keep_their_ids_and_eval_csp_agrees_with_the_cli(model, tmp_path):
+    preds = model.sample(dataset=PEROV_TEST, limit=40, threads=1, format="xtaldiff")
+    assert len(preds) == 40
+    xtaldiff.write(preds, tmp_path / "pred.csv")
+    rc, out, err = cli("eval", "csp", "--pred", tmp_path / "pred.csv", "--gt", PEROV_TEST, "--only-predicted",
+                       "--json")
+    assert rc == 0, err
+    expected = json.loads(out)
+    from_lists = xtaldiff.eval_csp(preds, xtaldiff.read(PEROV_TEST, format="xtaldiff"), only_predicted=True)
+    from_paths = xtaldiff.eval_csp(tmp_path / "pred.csv", PEROV_TEST, only_predicted=True)
+    assert expected["n"] == 40
+    for got in (from_lists, from_paths):
+        assert set(got) == set(expected)
+        for key in ("n", "matched", "pred_valid", "gt_valid", "k"):
+            assert got[key] == expected[key], key
+        assert got["match_rate"] == pytest.approx(expected["match_rate"], abs=1e-12)
+        if expected["rmse"] is None:
+            assert got["rmse"] is None
+        else:
+            # the CSV keeps 8 decimals of the coordinates, the list all of them
+            assert got["rmse"] == pytest.approx(expected["rmse"], abs=1e-5)
+
+
+def _fixture_pairs(limit):
+    with gzip.open(ROOT / "tests" / "fixtures" / "matcher_real_outputs.jsonl.gz", "rt") as f:
+        for i, line in enumerate(f):
+            if i >= limit:
+                return
+            yield json.loads(line)
+
+
+def test_match_agrees_with_pymatgen_on_real_model_outputs(tmp_path):
+    """pymatgen's get_rms_dist answers, stored by tools/make_real_matcher_fixtures.py."""
+    n = 0
+    for pair in _fixture_pairs(300):
+        (tmp_path / "a.cif").write_text(pair["cif_a"])
+        (tmp_path / "b.cif").write_text(pair["cif_b"])
+        a = xtaldiff.read(tmp_path / "a.cif", format="xtaldiff", overlap_tolerance=0)[0]
+        b = xtaldiff.read(tmp_path / "b.cif", format="xtaldiff", overlap_tolerance=0)[0]
+        got = xtaldiff.match(a, b, ltol=0.3, stol=0.5, angle_tol=10)
+        want = pair["csp"]
+        assert (got is not None) == want["match"], pair["id"]
+        if got is not None:
+            assert got[0] == pytest.approx(want["rms"], abs=1e-6), pair["id"]
+            assert got[1] == pytest.approx(want["max_dist"], abs=1e-6), pair["id"]
+        n += 1
+    assert n == 300
+
+
+def test_match_and_spacegroup_agree_with_live_pymatgen(perov_rows):
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    sm = StructureMatcher(ltol=0.3, stol=0.5, angle_tol=10)
+    for c in perov_rows[:15]:
+        s = xtaldiff.to_pymatgen(c)
+        perturbed = s.copy()
+        perturbed.perturb(0.2)
+        want = sm.get_rms_dist(perturbed, s)
+        got = xtaldiff.match(perturbed, s, ltol=0.3, stol=0.5, angle_tol=10)
+        assert (got is None) == (want is None)
+        if got is not None:
+            assert got[0] == pytest.approx(want[0], abs=1e-6)
+        assert xtaldiff.spacegroup(s)[0] == SpacegroupAnalyzer(s, symprec=0.1).get_space_group_number()
+
+
+def test_pymatgen_and_ase_round_trips_keep_everything(perov_rows):
+    for c in perov_rows:
+        for back in (xtaldiff.to_crystal(xtaldiff.to_pymatgen(c)), xtaldiff.to_crystal(xtaldiff.to_ase(c))):
+            assert list(back.numbers) == list(c.numbers)
+            np.testing.assert_allclose(back.lattice, c.lattice, atol=1e-8)
+            np.testing.assert_allclose(back.frac_coords, c.frac_coords, atol=1e-8)
+            assert back.id == c.id
+
+
+def test_read_write_round_trip_through_every_format(perov_rows, tmp_path):
+    for name in ("all.cif", "all.extxyz", "all.json", "all.csv.gz"):
+        xtaldiff.write(perov_rows, tmp_path / name)
+        back = xtaldiff.read(tmp_path / name, format="xtaldiff")
+        assert [b.formula for b in back] == [c.formula for c in perov_rows], name
+    one = perov_rows[0]
+    xtaldiff.write(xtaldiff.to_ase(one), tmp_path / "POSCAR")
+    assert xtaldiff.read(tmp_path / "POSCAR", format="ase")[0].get_chemical_formula() == \
+        xtaldiff.to_ase(one).get_chemical_formula()
+
+
+def test_validity_matches_the_known_answers(perov_rows):
+    v = xtaldiff.validity(perov_rows)
+    assert all(x["structural"] for x in v)
+    squeezed = xtaldiff.Crystal(np.eye(3) * 4.0, [[0, 0, 0], [0.05, 0, 0]], [8, 8])
+    # one element is charge-neutral by SMACT's rule (CDVAE's smact_validity); 0.2 Å apart is not a structure
+    assert xtaldiff.validity(squeezed) == [{"structural": False, "compositional": True, "valid": False}]
+
+
+def test_bad_input_raises_the_right_exception_with_the_clis_message(model, tmp_path):
+    bad = tmp_path / "bad.cif"
+    bad.write_text("data_x\n_cell_length_a 4\n_cell_length_b 4\n_cell_length_c oops\n")
+    rc, _, err = cli("info", bad)
+    assert rc == 3
+    with pytest.raises(ValueError) as e:
+        xtaldiff.read(bad)
+    assert str(e.value) in err
+    with pytest.raises(OSError):
+        xtaldiff.read(tmp_path / "missing.cif")
+    with pytest.raises(OSError):
+        xtaldiff.Model(tmp_path / "missing.xtd")
+    rc, _, err = cli("sample", "--model", PEROV_MODEL, "--formula", "Xx2O", "--out", tmp_path / "o")
+    assert rc != 0
+    with pytest.raises(ValueError) as e:
+        model.sample(formula="Xx2O")
+    assert str(e.value) in err
+    with pytest.raises(ValueError):
+        model.sample(formula="SrTiO3", format="cif")
+    with pytest.raises(ValueError):
+        xtaldiff.Crystal(np.eye(3), [[0, 0, 0]], [200])
+    with pytest.raises(TypeError):
+        xtaldiff.match("SrTiO3", "SrTiO3")
+
+
+def test_outside_the_training_set_warns(model):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = model.sample(formula="PuO2", n=1, threads=1, format="xtaldiff")
+    assert len(out) == 1
+    assert any("extrapolation" in str(w.message) for w in caught)
+
+
+def test_info_is_the_model_commands_json(model):
+    rc, out, err = cli("model", PEROV_MODEL, "--json")
+    assert rc == 0, err
+    assert model.info == json.loads(out)
