@@ -2,7 +2,7 @@
 # Installs what xtaldiff needs to build and test on Debian 12, and nothing
 # that is already there. Safe to run again. Needs root or sudo.
 #   scripts/install_deps.sh          what the build, the command and the Python module need
-#   scripts/install_deps.sh --tests  also what the tests need (pytest, and pymatgen / ASE,
+#   scripts/install_deps.sh --tests  also what the tests need (pytest, venv, and pymatgen / ASE,
 #                                    which the Python module's tests convert to and compare with)
 set -euo pipefail
 
@@ -16,7 +16,7 @@ packages=(
   python3-dev pybind11-dev python3-numpy   # the Python module (python/)
 )
 if [ "${1:-}" = "--tests" ]; then
-  packages+=(python3-pytest python3-pymatgen python3-ase)
+  packages+=(python3-pytest python3-pymatgen python3-ase python3-venv)  # venv: the install test
 fi
 
 missing=()

@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "util/error.h"
@@ -51,4 +53,32 @@ TEST(ParallelFor, ThreadCountFollowsRequestAndWork) {
   EXPECT_EQ(thread_count(4, 100, 64), 1);
   EXPECT_EQ(thread_count(3, 0), 1);
   EXPECT_GE(thread_count(0, 1000), 1);  // every core
+}
+
+// The Python module's Ctrl-C: the caller's check runs on the calling thread
+// only, before each item it takes, and its exception stops the loop.
+TEST(ParallelFor, TheCallersInterruptCheckRunsOnItsThreadAndStopsTheLoop) {
+  struct Interrupted {};
+  for (int threads : {1, 2, 4}) {
+    const auto caller = std::this_thread::get_id();
+    std::atomic<int> checks{0}, ran{0};
+    ScopedInterruptCheck guard([&] {
+      EXPECT_EQ(std::this_thread::get_id(), caller);
+      if (++checks == 20) throw Interrupted{};
+    });
+    auto slow_item = [&](std::size_t) {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+      ++ran;
+    };
+    EXPECT_THROW(parallel_for(2000, threads, slow_item), Interrupted);
+    EXPECT_EQ(checks.load(), 20) << threads << " threads";
+    EXPECT_LT(ran.load(), 2000) << threads << " threads";
+    if (threads == 1) {
+      EXPECT_EQ(ran.load(), 19);
+    }
+  }
+  // Gone with its guard: the same loop runs to the end.
+  std::atomic<int> ran{0};
+  parallel_for(1000, 2, [&](std::size_t) { ++ran; });
+  EXPECT_EQ(ran.load(), 1000);
 }

@@ -196,3 +196,152 @@ def test_info_is_the_model_commands_json(model):
     rc, out, err = cli("model", PEROV_MODEL, "--json")
     assert rc == 0, err
     assert model.info == json.loads(out)
+
+
+PEROV_GEN_MODEL = ROOT / "models" / "perov5-gen.xtd"
+MP20_TEST = ROOT / "data" / "datasets" / "mp_20" / "test.csv.gz"
+MP20_HEAD = ROOT / "data" / "datasets" / "mp_20_head" / "train_head.csv.gz"
+
+
+def _assert_same_summary(got, expected):
+    assert set(got) == set(expected)
+    for key, value in expected.items():
+        if isinstance(value, float):
+            assert got[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+        else:
+            assert got[key] == value, key
+
+
+def test_eval_gen_agrees_with_the_cli_on_generated_crystals(tmp_path, perov_rows):
+    gen = xtaldiff.Model(PEROV_GEN_MODEL)
+    samples = gen.sample(n=24, atoms=5, seed=3, threads=1, format="xtaldiff")
+    assert len(samples) == 24
+    xtaldiff.write(samples, tmp_path / "samples.extxyz")
+    ref = xtaldiff.read(PEROV_TEST, format="xtaldiff")[:200]
+    xtaldiff.write(ref, tmp_path / "ref.csv")
+    xtaldiff.write(perov_rows, tmp_path / "train.csv")
+    rc, out, err = cli("eval", "gen", "--samples", tmp_path / "samples.extxyz", "--ref", tmp_path / "ref.csv",
+                       "--train", tmp_path / "train.csv", "--dataset", "perov_5", "--n-property", 20, "--json")
+    assert rc == 0, err
+    expected = json.loads(out)
+    assert expected["n"] == 24 and "novelty" in expected
+    from_paths = xtaldiff.eval_gen(tmp_path / "samples.extxyz", tmp_path / "ref.csv", train=tmp_path / "train.csv",
+                                   dataset="perov_5", n_property=20)
+    _assert_same_summary(from_paths, expected)
+    # Lists give the same answer: the extxyz file keeps coordinates to 1e-8, far below every cutoff.
+    from_lists = xtaldiff.eval_gen(samples, ref, train=perov_rows, dataset="perov_5", n_property=20)
+    for key in ("n", "struct_validity", "comp_validity", "validity", "cov_recall", "cov_precision", "uniqueness",
+                "novelty", "property_samples"):
+        assert from_lists[key] == expected[key], key
+    # Energies above the hull make stability and S.U.N. appear.
+    energies = [0.0] * 12 + [0.5] * 12
+    with_energy = xtaldiff.eval_gen(samples, ref, train=perov_rows, dataset="perov_5", n_property=20,
+                                    e_above_hull=energies)
+    assert with_energy["stability"] == 0.5
+    assert with_energy["stability_source"] == "e_above_hull"
+    with pytest.raises(ValueError):
+        xtaldiff.eval_gen(samples, ref, e_above_hull=[0.0])
+
+
+def test_eval_gen_predicted_stability_agrees_with_the_cli(tmp_path):
+    predictor = ROOT / "models" / "mp20-props.xtd"
+    samples = xtaldiff.read(MP20_TEST, format="xtaldiff")[:40]
+    xtaldiff.write(samples, tmp_path / "samples.csv")
+    rc, out, err = cli("eval", "gen", "--samples", tmp_path / "samples.csv", "--ref", tmp_path / "samples.csv",
+                       "--stability", "predicted", "--predictor", predictor, "--hull", MP20_HEAD,
+                       "--n-property", 20, "--json")
+    assert rc == 0, err
+    expected = json.loads(out)
+    got = xtaldiff.eval_gen(tmp_path / "samples.csv", tmp_path / "samples.csv", predictor=predictor, hull=MP20_HEAD,
+                            n_property=20)
+    _assert_same_summary(got, expected)
+    assert got["stability_source"] == "predicted" and got["hull_entries"] > 2000
+    with pytest.raises(ValueError) as e:
+        xtaldiff.eval_gen(samples, samples, predictor=predictor)
+    assert "hull" in str(e.value)
+
+
+def test_enumerate_agrees_with_the_cli():
+    rc, out, err = cli("enumerate", "Li-P-S", "--max-coeff", 4, "--json")
+    assert rc == 0, err
+    expected = [json.loads(line) for line in out.splitlines()]
+    assert xtaldiff.enumerate("Li-P-S", max_coeff=4, details=True) == expected
+    formulas = xtaldiff.enumerate("Li-P-S", max_coeff=4)
+    assert formulas == [row["formula"] for row in expected]
+    assert "Li3PS4" in formulas and "Li2S" in formulas  # the sulfide electrolyte and its binary
+    everything = xtaldiff.enumerate("Li-P-S", max_coeff=4, valid_only=False, details=True)
+    assert len(everything) > len(expected) and not all(row["comp_valid"] for row in everything)
+    with pytest.raises(ValueError) as e:
+        xtaldiff.enumerate("Li3PS4")
+    rc, _, err = cli("enumerate", "Li3PS4")
+    assert rc != 0 and str(e.value) in err
+
+
+_INTERRUPTED_CHILD = r"""
+import sys, xtaldiff
+what = sys.argv[1]
+def started(*_):
+    print("started", flush=True)
+try:
+    if what == "sample":
+        m = xtaldiff.Model(sys.argv[2])
+        m.sample(formula="SrTiO3", n=4000, steps=400, threads=1, format="xtaldiff", progress=started)
+    else:
+        rows = xtaldiff.read(sys.argv[2], format="xtaldiff")
+        rows = rows * 20
+        started()
+        xtaldiff.eval_csp(rows, rows[:len(rows) // 20], threads=1)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    sys.exit(42)
+print("finished", flush=True)
+"""
+
+
+@pytest.mark.parametrize("what", ["sample", "eval_csp"])
+def test_ctrl_c_interrupts_a_long_call(what, tmp_path):
+    import signal
+    import sys
+    import time
+
+    source = PEROV_MODEL if what == "sample" else MP20_TEST
+    child = subprocess.Popen([sys.executable, "-c", _INTERRUPTED_CHILD, what, str(source)], stdout=subprocess.PIPE,
+                             text=True, env=os.environ.copy())
+    try:
+        assert child.stdout.readline().strip() == "started"
+        time.sleep(1.0)  # well inside the call: either run takes minutes when not interrupted
+        sent = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        rc = child.wait(timeout=60)
+        waited = time.monotonic() - sent
+        rest = child.stdout.read()
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert rc == 42, rest
+    assert "interrupted" in rest
+    assert waited < 30
+
+
+def test_installs_into_a_virtual_environment(tmp_path):
+    import sys
+
+    build, cmake = os.environ.get("XTALDIFF_BUILD_DIR"), os.environ.get("CMAKE_COMMAND", "cmake")
+    if not build:
+        pytest.skip("XTALDIFF_BUILD_DIR not set (ctest sets it)")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('platlib'))"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    r = subprocess.run([cmake, "--install", build, "--component", "python", "--prefix", site],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    probe = ("import xtaldiff, sys; s = xtaldiff.Model(sys.argv[1]).sample(formula='SrTiO3', n=1, steps=5, "
+             "format='xtaldiff')[0]; print(xtaldiff.__file__); print(s.formula)")
+    r = subprocess.run([python, "-c", probe, str(PEROV_MODEL)], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    where, formula = r.stdout.split()
+    assert where.startswith(site)
+    assert formula.replace(" ", "") in ("SrTiO3", "Sr1Ti1O3")

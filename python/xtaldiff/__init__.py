@@ -21,8 +21,8 @@ from .convert import FORMATS, Crystal, convert, to_ase, to_crystal, to_crystals,
 
 __version__ = _xtaldiff.__version__
 
-__all__ = ["Model", "Crystal", "read", "write", "match", "spacegroup", "validity", "eval_csp",
-           "to_crystal", "to_pymatgen", "to_ase", "__version__"]
+__all__ = ["Model", "Crystal", "read", "write", "match", "spacegroup", "validity", "eval_csp", "eval_gen",
+           "enumerate", "to_crystal", "to_pymatgen", "to_ase", "__version__"]
 
 
 def read(path, format="pymatgen", overlap_tolerance=0.01):
@@ -74,6 +74,38 @@ def eval_csp(pred, gt, k=None, protocol="diffcsp", only_predicted=False, threads
     "<id>_<k>"); `k` keeps the first k predictions of each crystal."""
     return _xtaldiff._eval_csp(_source(pred), _source(gt), int(k or 0), protocol, only_predicted,
                                int(threads or 0), symprec)
+
+
+def eval_gen(samples, ref, train=None, dataset=None, n_property=1000, seed=42, threads=None,
+             energy_column="e_above_hull", e_above_hull=None, predictor=None, hull=None,
+             hull_column="formation_energy_per_atom", stability_threshold=0.1):
+    """`xtaldiff eval gen`: validity, COV-R / COV-P, Wasserstein distances of
+    density and element count, uniqueness, novelty (with `train`) and, with
+    energies, stability and S.U.N., as a dictionary with the CLI's JSON keys.
+
+    `samples`, `ref` and `train` are paths or lists of structures. `dataset`
+    ("perov_5", "carbon_24", "mp_20") picks CDVAE's coverage cutoffs.
+    Energies above the hull (eV/atom) come from the samples' `energy_column`,
+    from `e_above_hull` (one value per sample), or, with `predictor` (a
+    property model file), are predicted against the hull of `hull` (default:
+    `train`, which must then be a path): an estimate, never DFT. Unreadable
+    records of a samples file count invalid; their messages are under
+    "unreadable"."""
+    return _xtaldiff._eval_gen(_source(samples), _source(ref), None if train is None else _source(train),
+                               dataset or "", int(n_property), int(seed), int(threads or 0), energy_column,
+                               None if e_above_hull is None else [float(v) for v in e_above_hull],
+                               "" if predictor is None else str(predictor), "" if hull is None else str(hull),
+                               hull_column, float(stability_threshold))
+
+
+def enumerate(system, max_coeff=6, valid_only=True, details=False):
+    """`xtaldiff enumerate`: the reduced compositions of a chemical system
+    ("Li-P-S-Cl") with coefficients 0..max_coeff, kept when they pass SMACT's
+    charge-neutrality and electronegativity test (valid_only=False keeps all).
+    Ordered by number of elements, atoms per formula unit, formula. Formula
+    strings, or with details=True dictionaries with the CLI's JSON keys."""
+    rows = _xtaldiff._enumerate(str(system), int(max_coeff), bool(valid_only))
+    return rows if details else [row["formula"] for row in rows]
 
 
 def _text_list(value):

@@ -21,15 +21,10 @@ struct EnumerateCli {
 };
 
 void run_enumerate(const EnumerateCli& c) {
-  if (!Composition::is_chemical_system(c.system) && Composition::parse(c.system).num_elements() > 1)
-    throw Error("enumerate " + c.system + ": give a chemical system such as Li-P-S-Cl", ErrorKind::kUsage);
-  std::vector<int> elements;
-  const Composition system = Composition::parse(c.system);  // amounts() refers into it
-  for (const auto& [z, amount] : system.amounts()) elements.push_back(z);
   EnumerateOptions o;
   o.max_coeff = c.max_coeff;
   o.valid_only = !c.all;
-  const auto comps = enumerate_compositions(elements, o);
+  const auto comps = enumerate_system(c.system, o);
   for (const auto& comp : comps) {
     if (c.json) {
       nlohmann::ordered_json j;

@@ -13,13 +13,13 @@
 
 #include "cli/commands.h"
 #include "chem/composition.h"
-#include "eval/convex_hull.h"
 #include "eval/csp_metrics.h"
 #include "eval/csp_pairing.h"
+#include "eval/gen_inputs.h"
 #include "eval/gen_metrics.h"
+#include "model/predicted_stability.h"  // its functions need LibTorch; its types do not
 #ifdef XTALDIFF_WITH_TORCH
 #include "ml/runtime.h"
-#include "model/property_model.h"
 #endif
 #include "io/csv.h"
 #include "io/formats.h"
@@ -83,140 +83,41 @@ struct EvalGenCli {
   GenEvalOptions o;
 };
 
-// Hull entries: every row of `path` with a numeric `column` (eV/atom).
-ConvexHull hull_of(const std::string& path, const std::string& column) {
-  const Dataset d = read_structures(path, ReadOptions{});
-  const auto col = d.column(column);
-  if (!col) throw Error(path + ": no column '" + column + "' for the convex hull (--hull-column)", ErrorKind::kUsage);
-  std::vector<HullEntry> entries;
-  for (std::size_t i = 0; i < d.size(); ++i)
-    if (const auto v = d.number(i, *col); v && std::isfinite(*v))
-      entries.push_back({d.records[i].id, d.records[i].structure.composition(), *v});
-  if (entries.empty()) throw Error(path + ": no row has a value in column '" + column + "'", ErrorKind::kInput);
-  return ConvexHull(std::move(entries));
-}
-
-// What `--stability predicted` adds to the report.
-struct PredictedStability {
-  std::string predictor;
-  double holdout_mae = NAN;
-  std::size_t hull_entries = 0;
-  std::vector<double> formation_energy;  // per sample, NaN for unreadable ones
-};
-
-PredictedStability predict_stability(EvalGenCli& c, const std::vector<Structure>& gen, const std::vector<std::string>& ids) {
-#ifndef XTALDIFF_WITH_TORCH
-  (void)gen, (void)ids;
-  throw Error("--stability predicted needs a property model: this xtaldiff was built without LibTorch", ErrorKind::kUsage);
-#else
-  if (c.predictor.empty())
-    throw Error("--stability predicted needs --predictor MODEL (a property model of " + c.hull_column + ")",
-                ErrorKind::kUsage);
-  const std::string hull_path = c.hull.empty() ? c.train : c.hull;
-  if (hull_path.empty())
-    throw Error("--stability predicted needs --hull DATA (or --train): the labelled entries of the convex hull",
-                ErrorKind::kUsage);
-  configure_threads(c.o.threads);
-  LoadedPropertyModel model = load_property_model(c.predictor);
-  const int k = model.model->column_index(c.hull_column);
-  if (k < 0)
-    throw Error(c.predictor + " does not predict '" + c.hull_column + "' (train one with --task property --column " +
-                    c.hull_column + ")",
-                ErrorKind::kUsage);
-  const ConvexHull hull = hull_of(hull_path, c.hull_column);
-  PredictedStability p;
-  p.predictor = c.predictor;
-  p.hull_entries = hull.entries().size();
-  p.holdout_mae = model.metadata.value("holdout_mae", nlohmann::json::object()).value(c.hull_column, NAN);
-  std::vector<Structure> readable;
-  std::vector<std::size_t> where;
-  for (std::size_t i = 0; i < gen.size(); ++i)
-    if (gen[i].size()) readable.push_back(gen[i]), where.push_back(i);
-  const auto y = predict_structures(*model.model, readable, torch::Device("cpu"));
-  p.formation_energy.assign(gen.size(), NAN);
-  c.o.e_above_hull.assign(gen.size(), NAN);
-  std::string csv = "id,formula,predicted_formation_energy_per_atom,predicted_e_above_hull\n";
-  for (std::size_t r = 0; r < readable.size(); ++r) {
-    const std::size_t i = where[r];
-    const double e = y[r][static_cast<std::size_t>(k)];
-    p.formation_energy[i] = e;
-    const Composition comp = gen[i].composition();
-    c.o.e_above_hull[i] = hull.energy_above_hull(comp, e);
-    csv += fmt::format("{},{},{:.6f},{:.6f}\n", ids[i], comp.reduced_formula(), e, c.o.e_above_hull[i]);
-  }
-  if (!c.per_sample.empty()) write_file_atomic(c.per_sample, csv);
-  return p;
-#endif
-}
-
-std::vector<Structure> structures_of(const std::string& path, bool lenient) {
-  ReadOptions ro;
-  ro.overlap_tolerance = 0;
-  ro.keep_going = lenient;
-  if (lenient) ro.cif.merge_tolerance = 1e-6;
-  Dataset d = read_structures(path, ro);
-  for (const auto& [idx, msg] : d.errors) fmt::print(stderr, "warning: unreadable sample (counted invalid): {}\n", msg);
-  std::vector<Structure> out;
-  for (auto& r : d.records) out.push_back(std::move(r.structure));
-  return out;
-}
-
 void run_eval_gen(EvalGenCli& c) {
   if (!c.dataset.empty()) c.o.cutoffs = CoverageCutoffs::for_dataset(c.dataset);
-  std::vector<Structure> gen;
-  std::vector<std::string> ids;
-  {
-    ReadOptions ro;
-    ro.overlap_tolerance = 0;
-    ro.keep_going = true;
-    ro.cif.merge_tolerance = 1e-6;
-    Dataset d = read_structures(c.samples, ro);
-    for (const auto& [idx, msg] : d.errors) fmt::print(stderr, "warning: unreadable sample (counted invalid): {}\n", msg);
-    if (auto col = d.column(c.energy_column)) {
-      for (std::size_t i = 0; i < d.size(); ++i) c.o.e_above_hull.push_back(d.number(i, *col).value_or(NAN));
-    }
-    for (auto& r : d.records) gen.push_back(std::move(r.structure));
-    for (const auto& r : d.records) ids.push_back(r.id);
-  }
   if (!c.stability.empty() && c.stability != "predicted" && c.stability != "column")
     throw Error("--stability " + c.stability + ": 'column' (the samples' --energy-column) or 'predicted' (a property "
                 "model's formation energy against the hull of --hull)", ErrorKind::kUsage);
+  GeneratedSamples gen = read_generated_samples(c.samples, c.energy_column);
+  for (const auto& [idx, msg] : gen.unreadable) fmt::print(stderr, "warning: unreadable sample (counted invalid): {}\n", msg);
+  c.o.e_above_hull = gen.e_above_hull;
   std::optional<PredictedStability> predicted;
-  if (c.stability == "predicted") predicted = predict_stability(c, gen, ids);
-  const auto ref = structures_of(c.ref, false);
+  if (c.stability == "predicted") {
+#ifndef XTALDIFF_WITH_TORCH
+    throw Error("--stability predicted needs a property model: this xtaldiff was built without LibTorch",
+                ErrorKind::kUsage);
+#else
+    configure_threads(c.o.threads);
+    predicted = predict_stability(gen.structures, {c.predictor, c.hull.empty() ? c.train : c.hull, c.hull_column});
+    c.o.e_above_hull = predicted->e_above_hull;
+    if (!c.per_sample.empty()) {
+      std::string csv = "id,formula,predicted_formation_energy_per_atom,predicted_e_above_hull\n";
+      for (std::size_t i = 0; i < gen.structures.size(); ++i)
+        if (gen.structures[i].size())
+          csv += fmt::format("{},{},{:.6f},{:.6f}\n", gen.ids[i], gen.structures[i].composition().reduced_formula(),
+                             predicted->formation_energy[i], predicted->e_above_hull[i]);
+      write_file_atomic(c.per_sample, csv);
+    }
+#endif
+  }
+  const auto ref = read_reference_structures(c.ref);
   std::vector<Structure> train;
-  if (!c.train.empty()) train = structures_of(c.train, false);
-  const GenResult r = evaluate_generation(gen, ref, c.train.empty() ? nullptr : &train, c.o);
-  nlohmann::ordered_json j;
-  j["n"] = r.n;
-  j["struct_validity"] = r.struct_validity;
-  j["comp_validity"] = r.comp_validity;
-  j["validity"] = r.validity;
-  j["cov_recall"] = r.cov_recall;
-  j["cov_precision"] = r.cov_precision;
-  j["wdist_density"] = r.wdist_density;
-  j["wdist_num_elems"] = r.wdist_num_elems;
-  j["uniqueness"] = r.uniqueness;
-  if (r.novelty) j["novelty"] = *r.novelty;
-  if (r.stability) j["stability"] = *r.stability;
-  if (r.sun) j["sun"] = *r.sun;
-  if (r.stability) {
-    j["stability_source"] = predicted ? "predicted" : c.energy_column;
-    j["stability_threshold"] = c.o.stability_threshold;
-  }
-  if (predicted) {
-    j["predictor"] = predicted->predictor;
-    j["predictor_holdout_mae"] = predicted->holdout_mae;
-    j["hull_entries"] = predicted->hull_entries;
-    std::vector<double> eh;
-    for (double v : c.o.e_above_hull)
-      if (std::isfinite(v)) eh.push_back(v);
-    std::sort(eh.begin(), eh.end());
-    if (!eh.empty()) j["predicted_e_above_hull_median"] = eh[eh.size() / 2];
-  }
-  j["property_samples"] = r.property_samples;
-  j["seed"] = c.o.seed;
-  j["cov_cutoffs"] = {c.o.cutoffs.structure, c.o.cutoffs.composition};
+  if (!c.train.empty()) train = read_reference_structures(c.train);
+  const GenResult r = evaluate_generation(gen.structures, ref, c.train.empty() ? nullptr : &train, c.o);
+  nlohmann::ordered_json j = gen_result_json(r, c.o, predicted ? "predicted" : c.energy_column);
+#ifdef XTALDIFF_WITH_TORCH
+  if (predicted) add_predicted_stability_json(j, *predicted);
+#endif
   if (c.json) {
     fmt::print("{}\n", j.dump());
     return;

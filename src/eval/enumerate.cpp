@@ -56,4 +56,13 @@ std::vector<Composition> enumerate_compositions(const std::vector<int>& elements
   return out;
 }
 
+std::vector<Composition> enumerate_system(const std::string& system, const EnumerateOptions& options) {
+  const Composition parsed = Composition::parse(system);
+  if (!Composition::is_chemical_system(system) && parsed.num_elements() > 1)
+    throw Error("enumerate " + system + ": give a chemical system such as Li-P-S-Cl", ErrorKind::kUsage);
+  std::vector<int> elements;
+  for (const auto& [z, amount] : parsed.amounts()) elements.push_back(z);
+  return enumerate_compositions(elements, options);
+}
+
 }  // namespace xtaldiff

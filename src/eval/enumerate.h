@@ -5,6 +5,7 @@
 /// the same compositional validity as `eval` (SMACT 2.2.1, validity.h).
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "chem/composition.h"
@@ -21,5 +22,9 @@ struct EnumerateOptions {
 /// Throws Error (kUsage) for an empty system, a repeated element, a
 /// max_coeff below 1, or a search of more than 10^8 coefficient vectors.
 std::vector<Composition> enumerate_compositions(const std::vector<int>& elements, const EnumerateOptions& options = {});
+
+/// The same from a chemical system's text ("Li-P-S-Cl", or one element
+/// "Si"); a formula of several elements ("Li3PS4") is an Error (kUsage).
+std::vector<Composition> enumerate_system(const std::string& system, const EnumerateOptions& options = {});
 
 }  // namespace xtaldiff

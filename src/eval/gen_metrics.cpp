@@ -213,4 +213,28 @@ GenResult evaluate_generation(const std::vector<Structure>& gen, const std::vect
   return r;
 }
 
+nlohmann::ordered_json gen_result_json(const GenResult& r, const GenEvalOptions& o, const std::string& stability_source) {
+  nlohmann::ordered_json j;
+  j["n"] = r.n;
+  j["struct_validity"] = r.struct_validity;
+  j["comp_validity"] = r.comp_validity;
+  j["validity"] = r.validity;
+  j["cov_recall"] = r.cov_recall;
+  j["cov_precision"] = r.cov_precision;
+  j["wdist_density"] = r.wdist_density;
+  j["wdist_num_elems"] = r.wdist_num_elems;
+  j["uniqueness"] = r.uniqueness;
+  if (r.novelty) j["novelty"] = *r.novelty;
+  if (r.stability) j["stability"] = *r.stability;
+  if (r.sun) j["sun"] = *r.sun;
+  if (r.stability) {
+    j["stability_source"] = stability_source;
+    j["stability_threshold"] = o.stability_threshold;
+  }
+  j["property_samples"] = r.property_samples;
+  j["seed"] = o.seed;
+  j["cov_cutoffs"] = {o.cutoffs.structure, o.cutoffs.composition};
+  return j;
+}
+
 }  // namespace xtaldiff

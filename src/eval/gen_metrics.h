@@ -16,6 +16,8 @@
 
 #include "crystal/structure.h"
 
+#include <nlohmann/json.hpp>
+
 namespace xtaldiff {
 
 struct CoverageCutoffs {
@@ -51,6 +53,13 @@ struct GenResult {
 /// invalid and have no fingerprint.
 GenResult evaluate_generation(const std::vector<Structure>& generated, const std::vector<Structure>& reference,
                               const std::vector<Structure>* training, const GenEvalOptions& options = {});
+
+/// The summary `eval gen --json` prints (keys in docs/COMMANDS.md), less
+/// the keys of a predicted stability (model/predicted_stability.h).
+/// `stability_source` names where the energies came from (a column name,
+/// or "predicted"); it is written only when stability was scored.
+nlohmann::ordered_json gen_result_json(const GenResult& r, const GenEvalOptions& options,
+                                       const std::string& stability_source = "e_above_hull");
 
 /// 1-D Wasserstein (earth mover's) distance between two empirical samples
 /// (scipy.stats.wasserstein_distance with unit weights).
