@@ -345,3 +345,23 @@ def test_installs_into_a_virtual_environment(tmp_path):
     where, formula = r.stdout.split()
     assert where.startswith(site)
     assert formula.replace(" ", "") in ("SrTiO3", "Sr1Ti1O3")
+
+
+def test_works_without_pymatgen_and_ase_for_its_own_structures(tmp_path):
+    import sys
+
+    probe = ("import sys\n"
+             "sys.modules['pymatgen'] = sys.modules['ase'] = None  # any import of them now fails\n"
+             "import xtaldiff\n"
+             "m = xtaldiff.Model(sys.argv[1])\n"
+             "s = m.sample(formula='SrTiO3', n=2, steps=5, format='xtaldiff')\n"
+             "xtaldiff.write(s, sys.argv[2])\n"
+             "print(len(xtaldiff.read(sys.argv[2], format='xtaldiff')), xtaldiff.spacegroup(s[0])[0] > 0)\n"
+             "try:\n"
+             "    m.sample(formula='SrTiO3', n=1, steps=5)\n"
+             "except ImportError as e:\n"
+             "    print('ImportError', e.name)\n")
+    r = subprocess.run([sys.executable, "-c", probe, str(PEROV_MODEL), str(tmp_path / "s.cif")], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["2", "True", "ImportError", "pymatgen.core"]
