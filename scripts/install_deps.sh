@@ -9,6 +9,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libtorch-dev libopenblas0-openmp   # LibTorch 1.13 (CPU); OpenBLAS makes matmuls ~25x faster than reference BLAS
+  libgloo-dev                        # headers of Gloo, which c10d's CPU process group (src/dist) includes
   libsymspg-dev                      # spglib: space groups, standard cells
   libcli11-dev nlohmann-json3-dev libfmt-dev zlib1g-dev
   libgtest-dev libbenchmark-dev

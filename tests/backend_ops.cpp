@@ -257,7 +257,8 @@ int run_perf(double seconds, const std::string& sizes, const torch::Device& devi
       const CrystalBatch b = random_batch(std::vector<int>(batch, atoms), 1).to(device);
       auto gen = device.is_cuda() ? at::globalContext().defaultGenerator(device) : at::detail::createCPUGenerator(3);
       auto train_step = [&] {
-        auto parts = model.loss(b, gen);
+        BatchNoise noise(gen, b);
+        auto parts = model.loss(b, noise);
         opt.zero_grad();
         parts.total.backward();
         opt.step();

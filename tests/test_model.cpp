@@ -496,7 +496,8 @@ OverfitResult overfit_two_crystals(const std::string& objective, const SampleOpt
   torch::optim::Adam opt(model.net()->parameters(), torch::optim::AdamOptions(2e-3));
   auto gen = at::detail::createCPUGenerator(1);
   for (int step = 0; step < train_steps; ++step) {
-    auto parts = model.loss(batch, gen);
+    BatchNoise noise(gen, batch);
+    auto parts = model.loss(batch, noise);
     opt.zero_grad();
     parts.total.backward();
     opt.step();

@@ -17,6 +17,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/ranks.h"
 #include "ml/runtime.h"
 #include "model/model_file.h"
 #include "sample/request.h"
@@ -33,6 +34,7 @@ struct SampleCli {
   std::string out;
   int threads = 0;
   bool quiet = false;
+  RankOptions ranks;
 };
 
 // Called after every time step: a terminal line is redrawn at most once a
@@ -67,19 +69,27 @@ void print_extrapolations(const nlohmann::json& extrapolations, const std::strin
 }
 
 void run_sample(const SampleCli& c) {
-  const SampleRequest& r = c.request;
-  configure_threads(c.threads);
+  if (launched_as_ranks(c.ranks)) return;
+  // Several ranks: each samples its share of the batches, rank 0 writes them all.
+  const std::unique_ptr<Distributed> dist = join_ranks(c.ranks);
+  const bool root = !dist || dist->is_root();
+  const bool quiet = c.quiet || !root;
+  SampleRequest r = c.request;
+  r.device = device_of_rank(r.device, dist.get());
+  configure_threads(c.threads == 0 && dist ? dist->threads_per_rank() : c.threads);
   LoadedModel loaded = load_model_file(r.model_path);
   SamplePlan plan = plan_sample(r, loaded);
-  if (!c.quiet) {
+  plan.options.dist = dist.get();
+  if (!quiet) {
     for (const auto& note : plan.notes) fmt::print(stderr, "{}\n", note);
     print_extrapolations(plan.extrapolations, r.model_path);
     for (const auto& w : plan.warnings) fmt::print(stderr, "warning: {}\n", w);
   }
-  const bool tty = isatty(fileno(stderr)) && !c.quiet;
-  const SampleRun run = run_sample_plan(r, plan, loaded.for_sampling(), progress_printer(c.quiet, tty));
+  const bool tty = isatty(fileno(stderr)) && !quiet;
+  const SampleRun run = run_sample_plan(r, plan, loaded.for_sampling(), progress_printer(quiet, tty));
+  if (!root) return;
   if (tty) fmt::print(stderr, "\n");
-  if (!c.quiet)
+  if (!quiet)
     for (const auto& m : run.messages) fmt::print(stderr, "{}\n", m);
   write_sample_run(c.out, r, plan, run, loaded, c.outputs, invoked_command_line());
   const SampleReport& rep = run.report;
@@ -165,6 +175,7 @@ void add_sample_command(CLI::App& app) {
   cmd->add_flag("--symmetrized-cifs", c->outputs.symmetrized_cifs,
                 "also write DIR/cifs_symmetrized/: each structure in its space group at symprec 0.1 (asymmetric unit)");
   cmd->add_flag("-q,--quiet", c->quiet, "no progress output");
+  add_rank_options(cmd, c->ranks);
   cmd->callback([c] { run_sample(*c); });
 }
 

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "cli/commands.h"
+#include "cli/ranks.h"
 #include "model/registry.h"
 #include "train/architectures.h"
 #include "util/error.h"
@@ -23,6 +24,7 @@ struct TrainCli {
   std::string type_diffusion;        // --task gen: ddpm or d3pm (default: the config's)
   std::string objective;             // coordinates: score or flow (default: the config's)
   std::string batching = "random";   // which crystals share a batch (train/batch_plan.h)
+  RankOptions ranks;
 };
 
 // --config: a preset name or a JSON file {"network": {...}, "diffusion": {...}}.
@@ -91,7 +93,19 @@ void run_train(TrainCli& c, const std::string& command_line) {
   apply_conditions(c.condition, t.net);
   t.batching = parse_batching(c.batching);
   t.command_line = command_line;
+  if (launched_as_ranks(c.ranks)) return;
+  const std::unique_ptr<Distributed> dist = join_ranks(c.ranks);
+  if (dist) {
+    t.dist = dist.get();
+    t.device = device_of_rank(t.device, t.dist);
+    // The same training on one machine (ranks give the weights of one
+    // process with their joint batch, whatever started them).
+    t.command_line += fmt::format(" --nproc {}", dist->world_size());
+    if (t.threads == 0) t.threads = dist->threads_per_rank();
+    if (!dist->is_root()) t.quiet = true;  // rank 0 speaks for the run
+  }
   const TrainReport report = train_architecture(c.r);
+  if (dist && !dist->is_root()) return;
   fmt::print(stderr, "{}\n", report.summary);
 }
 
@@ -119,7 +133,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--config", c->config, "network size: tiny, small, base, or a JSON file")->capture_default_str();
   cmd->add_option("--epochs", c->r.options.epochs, "epochs to train (in all, counting resumed ones)")->capture_default_str();
   cmd->add_option("--hours", c->r.options.max_hours, "stop after this many hours of this session (0: no limit)")->capture_default_str();
-  cmd->add_option("--batch", c->r.options.batch, "crystals per batch")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", c->r.options.batch, "crystals per batch (per rank with several ranks)")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--batching", c->batching,
                   "size (crystals of one atom count share a batch: the dense edge layout, faster on mixed sizes) or "
                   "random (a plain shuffle)")->capture_default_str();
@@ -144,6 +158,7 @@ void add_train_command(CLI::App& app) {
                   "spacegroup and / or dataset columns (comma-separated): learn p(crystal | labels) and p(crystal) in one "
                   "network (classifier-free guidance)");
   cmd->add_flag("-q,--quiet", c->r.options.quiet, "no progress output");
+  add_rank_options(cmd, c->ranks);
   cmd->callback([c, cmd] {
     std::string line = "xtaldiff train";
     for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{

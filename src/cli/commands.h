@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include <string>
+#include <vector>
 
 namespace xtaldiff::cli {
 
@@ -14,6 +15,10 @@ namespace xtaldiff::cli {
 /// shell-quoted where needed; recorded once, by main, for manifests and
 /// model files.
 const std::string& invoked_command_line();
+/// The same, as the arguments after the program name (what `--nproc` runs
+/// on every rank).
+const std::vector<std::string>& invoked_arguments();
+
 
 /// What every command that reads one structure file or dataset takes: the
 /// file, --json (one object per structure) and --no-cache.

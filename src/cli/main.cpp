@@ -33,6 +33,7 @@ const CommandEntry kCommands[] = {
 };
 
 std::string g_command_line;
+std::vector<std::string> g_arguments;
 
 // An argument as a POSIX shell reads it back: bare when it holds only
 // characters the shell leaves alone, else in single quotes.
@@ -48,10 +49,11 @@ std::string shell_quoted(const std::string& arg) {
 }  // namespace
 
 const std::string& xtaldiff::cli::invoked_command_line() { return g_command_line; }
+const std::vector<std::string>& xtaldiff::cli::invoked_arguments() { return g_arguments; }
 
 int main(int argc, char** argv) {
   g_command_line = "xtaldiff";
-  for (int i = 1; i < argc; ++i) g_command_line += " " + shell_quoted(argv[i]);
+  for (int i = 1; i < argc; ++i) g_command_line += " " + shell_quoted(argv[i]), g_arguments.push_back(argv[i]);
   CLI::App app{"xtaldiff: crystal structures with diffusion models, judged by the field's metrics"};
   app.set_version_flag("--version", std::string("xtaldiff ") + XTALDIFF_VERSION);
   app.require_subcommand(1);

@@ -62,13 +62,31 @@ void Structure::validate() const {
   }
 }
 
-double min_image_distance(const Structure& s, std::size_t i, std::size_t j) {
-  if (i == j) return 0.0;
+namespace {
+
+// The same crystal on its LLL-reduced basis (same distances). A nearly flat
+// basis, as a generative model's collapsed cell has, makes the image boxes
+// of a distance search thousands of cells wide; the reduced basis keeps
+// them small.
+Structure on_reduced_basis(const Structure& s) {
+  Structure r = s;
+  r.lattice = s.lattice.lll_reduced();
+  for (std::size_t k = 0; k < s.size(); ++k) r.frac[k] = r.lattice.to_fractional(s.lattice.to_cartesian(s.frac[k]));
+  return r;
+}
+
+// More image cells than this in a search: redo it on the reduced basis.
+constexpr long kMaxImageCells = 343;
+
+long image_cells(const std::array<int, 3>& n) { return (2L * n[0] + 1) * (2L * n[1] + 1) * (2L * n[2] + 1); }
+
+double min_image_distance_searched(const Structure& s, std::size_t i, std::size_t j, bool may_reduce) {
   Vec3 d = s.frac[j] - s.frac[i];
   for (double& x : d) x -= std::round(x);
   // The nearest-integer image is an upper bound; search all images closer.
   const double bound = norm(s.lattice.to_cartesian(d));
   const auto n = image_range(s.lattice, bound);
+  if (may_reduce && image_cells(n) > kMaxImageCells) return min_image_distance_searched(on_reduced_basis(s), i, j, false);
   double best = bound;
   for (int a = -n[0]; a <= n[0]; ++a)
     for (int b = -n[1]; b <= n[1]; ++b)
@@ -77,6 +95,12 @@ double min_image_distance(const Structure& s, std::size_t i, std::size_t j) {
         best = std::min(best, norm(s.lattice.to_cartesian(f)));
       }
   return best;
+}
+
+}  // namespace
+
+double min_image_distance(const Structure& s, std::size_t i, std::size_t j) {
+  return i == j ? 0.0 : min_image_distance_searched(s, i, j, true);
 }
 
 std::vector<double> distance_matrix(const Structure& s) {

@@ -3,6 +3,8 @@
 #include <spglib.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <memory>
 #include <numeric>
 
@@ -74,8 +76,37 @@ std::vector<std::size_t> pymatgen_site_order(const Structure& s) {
   return order;
 }
 
+// The shortest lattice translation, over the LLL basis and its sums and
+// differences (within a few per cent of the true shortest for any cell).
+double shortest_period(const Lattice& lattice) {
+  const Mat3 m = lattice.lll_reduced().matrix();
+  double shortest = std::numeric_limits<double>::infinity();
+  for (int i = -1; i <= 1; ++i)
+    for (int j = -1; j <= 1; ++j)
+      for (int k = -1; k <= 1; ++k) {
+        if (i == 0 && j == 0 && k == 0) continue;
+        Vec3 v{};
+        for (int x = 0; x < 3; ++x) v[x] = i * m[0][x] + j * m[1][x] + k * m[2][x];
+        shortest = std::min(shortest, std::sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]));
+      }
+  return shortest;
+}
+
+// spglib 2.0.2 does not fail but crashes (in its space-group search) on some
+// cells with a lattice period shorter than its tolerance, where every atom
+// overlaps its own images: the collapsed cells an untrained or unlucky
+// generative model can produce. Such a cell has no meaningful space group,
+// so spglib is not asked.
+bool collapsed_cell(const Structure& s, double symprec) { return shortest_period(s.lattice) < symprec; }
+
+[[noreturn]] void collapsed_cell_error(const char* what, double symprec) {
+  throw Error(std::string(what) + ": the cell has a lattice period shorter than the tolerance " +
+              std::to_string(symprec) + " Å (atoms overlap their own images)");
+}
+
 DatasetPtr get_dataset(const Structure& s, double symprec, double angle_tol) {
   s.validate();
+  if (collapsed_cell(s, symprec)) return nullptr;
   SpglibCell cell(s);
   DatasetPtr d(spgat_get_dataset(cell.lattice, cell.pos(), cell.types.data(), static_cast<int>(s.size()), symprec,
                                  angle_tol));
@@ -135,6 +166,7 @@ SpaceGroupInfo analyze_symmetry(const Structure& input, double symprec, double a
 
 Structure standard_conventional(const Structure& input, double symprec) {
   const Structure s = permuted(input, pymatgen_site_order(input));
+  if (collapsed_cell(s, symprec)) collapsed_cell_error("symmetry search", symprec);
   DatasetPtr d = get_dataset(s, symprec, kDefaultAngleTolerance);
   if (!d) spglib_failed("symmetry search");
   return from_columns(d->std_lattice, d->std_positions, d->std_types, d->n_std_atoms);
@@ -143,6 +175,7 @@ Structure standard_conventional(const Structure& input, double symprec) {
 Structure standard_primitive(const Structure& input, double symprec) {
   const Structure s = permuted(input, pymatgen_site_order(input));
   s.validate();
+  if (collapsed_cell(s, symprec)) collapsed_cell_error("primitive cell search", symprec);
   SpglibCell cell(s);
   const int n = spgat_standardize_cell(cell.lattice, cell.pos(), cell.types.data(), static_cast<int>(s.size()),
                                        /*to_primitive=*/1, /*no_idealize=*/0, symprec, kDefaultAngleTolerance);

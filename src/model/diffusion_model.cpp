@@ -66,17 +66,16 @@ DenoiserOutput DiffusionModel::denoise(const torch::Tensor& t, const torch::Tens
   return net_->forward(t, atoms, frac, lattice, edges, batch.crystal_of_atom, batch.num_crystals(), condition);
 }
 
-LossParts DiffusionModel::loss(const CrystalBatch& batch, torch::Generator& gen) {
+LossParts DiffusionModel::loss(const CrystalBatch& batch, BatchNoise& noise) {
   const auto dev = batch.frac.device();
   const int64_t b = batch.num_crystals();
   // One time per crystal, shared by lattice and coordinates (uniform on 1..T).
-  auto t = torch::randint(1, diffusion_options_.steps + 1, {b}, gen, torch::TensorOptions(torch::kInt64)).to(dev);
-  auto eps_l = torch::randn({b, 3, 3}, gen, batch.lattice.options().device(torch::kCPU)).to(dev);
+  auto t = noise.randint_per_crystal(1, diffusion_options_.steps + 1).to(dev);
+  auto eps_l = noise.randn_per_crystal({3, 3}, batch.lattice.options().device(torch::kCPU)).to(dev);
   // Coordinate noise: standard normal for the VE process, uniform on the
   // torus for flow matching (drawn in the same place of the random stream).
   auto cpu_float = batch.frac.options().device(torch::kCPU);
-  auto noise_x = (flow() ? torch::rand({batch.total_atoms(), 3}, gen, cpu_float)
-                         : torch::randn({batch.total_atoms(), 3}, gen, cpu_float)).to(dev);
+  auto noise_x = (flow() ? noise.rand_per_atom({3}, cpu_float) : noise.randn_per_atom({3}, cpu_float)).to(dev);
   auto lt = processes_.lattice.noise(batch.lattice, t, eps_l);
   auto t_atom = t.index_select(0, batch.crystal_of_atom);
   auto [xt, target] = flow() ? processes_.flow.noise_and_target(batch.frac, t_atom, noise_x, batch.crystal_of_atom, b)
@@ -85,38 +84,40 @@ LossParts DiffusionModel::loss(const CrystalBatch& batch, torch::Generator& gen)
   torch::Tensor atoms = batch.atom_types, eps_a, x0_state, xt_state;
   if (d3pm()) {
     x0_state = batch.atom_types - 1;
-    auto u = torch::rand({batch.total_atoms()}, gen, torch::TensorOptions(torch::kFloat32)).to(dev);
+    auto u = noise.rand_per_atom({}, torch::TensorOptions(torch::kFloat32)).to(dev);
     xt_state = d3pm_.noise(x0_state, t_atom, u);
     atoms = d3pm_.input(xt_state);
   } else if (generative()) {
     const int vocab = net_options_.vocab;
-    eps_a = torch::randn({batch.total_atoms(), vocab}, gen, batch.frac.options().device(torch::kCPU)).to(dev);
+    eps_a = noise.randn_per_atom({vocab}, batch.frac.options().device(torch::kCPU)).to(dev);
     atoms = processes_.types.noise(TypeDdpm::one_hot(batch.atom_types, vocab), t_atom, eps_a);
   }
   Condition labels;
   if (conditioned_on_spacegroup() && batch.spacegroup.defined()) {
-    auto keep = torch::rand({b}, gen, torch::TensorOptions(torch::kFloat32)).ge(diffusion_options_.condition_drop);
+    auto keep = noise.rand_per_crystal({}, torch::TensorOptions(torch::kFloat32)).ge(diffusion_options_.condition_drop);
     labels.spacegroup = batch.spacegroup.to(torch::kCPU).mul(keep.to(torch::kInt64)).to(dev);
   }
   if (!net_options_.condition_properties.empty() && batch.properties.defined()) {
     // Each column's label is dropped on its own, so the network also learns
     // every partial condition (targets on a subset of the columns).
     auto y = batch.properties.to(torch::kCPU, torch::kFloat32);
-    auto keep = torch::rand(y.sizes(), gen, torch::TensorOptions(torch::kFloat32)).ge(diffusion_options_.condition_drop);
+    auto keep = noise.rand_per_crystal({y.size(1)}, torch::TensorOptions(torch::kFloat32)).ge(diffusion_options_.condition_drop);
     labels.properties = torch::where(keep, y, torch::full_like(y, NAN)).to(dev);
   }
   auto out = denoise(t.to(torch::kFloat32), atoms, batch, xt, lt, edges, labels);
   LossParts parts;
   parts.lattice = torch::mse_loss(out.lattice, eps_l);
   parts.coord = torch::mse_loss(out.coords, target);
-  parts.total = diffusion_options_.cost_lattice * parts.lattice + diffusion_options_.cost_coord * parts.coord;
+  parts.crystal_terms = diffusion_options_.cost_lattice * parts.lattice;
+  parts.atom_terms = diffusion_options_.cost_coord * parts.coord;
   if (d3pm()) {
     parts.types = d3pm_.loss(out.types, x0_state, xt_state, t_atom, diffusion_options_.d3pm_lambda);
-    parts.total = parts.total + diffusion_options_.cost_type_d3pm * parts.types;
+    parts.atom_terms = parts.atom_terms + diffusion_options_.cost_type_d3pm * parts.types;
   } else if (generative()) {
     parts.types = torch::mse_loss(out.types, eps_a);
-    parts.total = parts.total + diffusion_options_.cost_type * parts.types;
+    parts.atom_terms = parts.atom_terms + diffusion_options_.cost_type * parts.types;
   }
+  parts.total = parts.crystal_terms + parts.atom_terms;
   return parts;
 }
 

@@ -67,7 +67,7 @@ class DiffusionModel : public Model {
   std::string arch() const override { return "diffcsp"; }
   std::string task() const override { return generative() ? "gen" : "csp"; }
   nlohmann::json config() const override;
-  LossParts loss(const CrystalBatch& batch, torch::Generator& gen) override;
+  LossParts loss(const CrystalBatch& batch, BatchNoise& noise) override;
   nlohmann::json describe() const override;
   /// `atoms`: the batch's atomic numbers (CSP) or noisy type vectors [N, V]
   /// (generation); `condition`: labels for a conditioned network

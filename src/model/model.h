@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "data/batch_noise.h"
 #include "data/crystal_batch.h"
 
 namespace xtaldiff {
@@ -22,6 +23,11 @@ namespace xtaldiff {
 struct LossParts {
   torch::Tensor total, lattice, coord;
   torch::Tensor types;  ///< generation models only
+  /// `total` split by what each term averages over: crystals (lattice,
+  /// property labels) or atoms (coordinates, types), so that data-parallel
+  /// ranks can weight their shares exactly (src/dist/gradient_sync.h).
+  /// Undefined: the whole total averages over crystals.
+  torch::Tensor crystal_terms, atom_terms;
 };
 
 class Model : public torch::nn::Module {
@@ -33,9 +39,11 @@ class Model : public torch::nn::Module {
   /// Everything `build_model(arch(), config())` needs to rebuild this model
   /// untrained (weights travel separately).
   virtual nlohmann::json config() const = 0;
-  /// The training loss on one batch, noise drawn from `gen`; labels, where
-  /// the task learns them, come in `batch.properties`.
-  virtual LossParts loss(const CrystalBatch& batch, torch::Generator& gen) = 0;
+  /// The training loss on one batch, every random draw taken from `noise`
+  /// (per crystal or per atom, so that a batch split over ranks draws the
+  /// same noise); labels, where the task learns them, come in
+  /// `batch.properties`.
+  virtual LossParts loss(const CrystalBatch& batch, BatchNoise& noise) = 0;
   /// What `xtaldiff model` shows beyond the training metadata.
   virtual nlohmann::json describe() const = 0;
 };

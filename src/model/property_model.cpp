@@ -100,10 +100,11 @@ nlohmann::json PropertyModel::describe() const {
           {"steps", options_.steps}};
 }
 
-LossParts PropertyModel::loss(const CrystalBatch& batch, torch::Generator& gen) {
+LossParts PropertyModel::loss(const CrystalBatch& batch, BatchNoise& noise) {
   if (!batch.properties.defined()) throw Error("a property model's training batch has no labels");
   LossParts parts;
-  parts.total = loss(batch, batch.properties, gen);
+  parts.total = loss(batch, batch.properties, noise);
+  parts.crystal_terms = parts.total;
   return parts;
 }
 
@@ -136,18 +137,18 @@ torch::Tensor PropertyModel::predict_clean(const CrystalBatch& b) {
                  b.crystal_of_atom, b.num_crystals());
 }
 
-torch::Tensor PropertyModel::loss(const CrystalBatch& b, const torch::Tensor& labels, torch::Generator& gen) {
+torch::Tensor PropertyModel::loss(const CrystalBatch& b, const torch::Tensor& labels, BatchNoise& noise) {
   const auto dev = b.frac.device();
   const int64_t nb = b.num_crystals(), na = b.total_atoms();
   const auto cpu = b.frac.options().device(torch::kCPU);
   // Half the crystals clean (t = 0: what `predict` and the final report
   // see), half at t ~ U{1..T} (what guidance sees along the way).
-  auto t = torch::randint(1, options_.steps + 1, {nb}, gen, torch::TensorOptions(torch::kInt64));
-  auto clean = torch::rand({nb}, gen, torch::TensorOptions(torch::kFloat32)) < 0.5;
+  auto t = noise.randint_per_crystal(1, options_.steps + 1);
+  auto clean = noise.rand_per_crystal({}, torch::TensorOptions(torch::kFloat32)) < 0.5;
   t = torch::where(clean, torch::zeros_like(t), t).to(dev);
-  auto eps_l = torch::randn({nb, 3, 3}, gen, cpu).to(dev);
-  auto eps_x = torch::randn({na, 3}, gen, cpu).to(dev);
-  auto eps_a = torch::randn({na, encoder_options_.vocab}, gen, cpu).to(dev);
+  auto eps_l = noise.randn_per_crystal({3, 3}, cpu).to(dev);
+  auto eps_x = noise.randn_per_atom({3}, cpu).to(dev);
+  auto eps_a = noise.randn_per_atom({encoder_options_.vocab}, cpu).to(dev);
   auto t_atom = t.index_select(0, b.crystal_of_atom);
   auto lt = processes_.lattice.noise(b.lattice, t, eps_l);
   auto xt = b.frac + processes_.coords.sigma_of(t_atom, b.frac.options()).unsqueeze(-1) * eps_x;

@@ -62,8 +62,8 @@ class PropertyModel : public Model {
   std::string arch() const override { return "property-gnn"; }
   std::string task() const override { return "property"; }
   nlohmann::json config() const override;
-  /// `loss(batch, batch.properties, gen)`.
-  LossParts loss(const CrystalBatch& batch, torch::Generator& gen) override;
+  /// `loss(batch, batch.properties, noise)`.
+  LossParts loss(const CrystalBatch& batch, BatchNoise& noise) override;
   nlohmann::json describe() const override;
   /// Predictions [B, K] in the columns' units. `types`: [N, V] type vectors.
   torch::Tensor predict(const torch::Tensor& t, const torch::Tensor& types, const torch::Tensor& frac,
@@ -73,7 +73,7 @@ class PropertyModel : public Model {
   torch::Tensor predict_clean(const CrystalBatch& batch);
   /// MSE of the standardised predictions on noised crystals against
   /// `labels` [B, K] (NaN = missing, left out).
-  torch::Tensor loss(const CrystalBatch& batch, const torch::Tensor& labels, torch::Generator& gen);
+  torch::Tensor loss(const CrystalBatch& batch, const torch::Tensor& labels, BatchNoise& noise);
   /// Index of a column, or throws Error naming the columns it has.
   int column_index(const std::string& name) const;
 

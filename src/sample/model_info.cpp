@@ -17,7 +17,7 @@ namespace {
 nlohmann::json training_summary(const nlohmann::json& meta) {
   nlohmann::json out = nlohmann::json::object();
   for (const char* key : {"data", "epochs", "hours", "final_train_loss", "final_val_loss", "holdout_mae", "saved",
-                          "weights", "commands"})
+                          "weights", "data_parallel", "commands"})
     if (meta.contains(key)) out[key] = meta[key];
   return out;
 }

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <optional>
 #include <cmath>
 
+#include "dist/distributed.h"
 #include "ml/runtime.h"
 #include "util/error.h"
 
@@ -342,6 +344,92 @@ std::vector<bool> bad_crystals(const torch::Tensor& frac, const torch::Tensor& l
   return bad;
 }
 
+// Tasks in order, cut into batches of at most `batch_atoms` atoms (a task
+// larger than that gets a batch of its own).
+std::vector<std::vector<std::size_t>> plan_sample_batches(const std::vector<CrystalTask>& tasks, int batch_atoms) {
+  std::vector<std::vector<std::size_t>> batches;
+  int64_t atoms = 0;
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    if (batches.empty() || atoms + tasks[i].size() > batch_atoms) {
+      batches.emplace_back();
+      atoms = 0;
+    }
+    batches.back().push_back(i);
+    atoms += tasks[i].size();
+  }
+  return batches;
+}
+
+// The first batch's first attempt uses the seed itself (a run of one batch
+// draws what it always drew); the others a SplitMix64 mix of it.
+uint64_t batch_seed(uint64_t seed, std::size_t batch, int attempt) {
+  if (batch == 0 && attempt == 0) return seed;
+  uint64_t z = seed + 0x9E3779B97F4A7C15ULL * (1 + batch * 64 + static_cast<uint64_t>(attempt));
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+template <typename T>
+void put(std::string& buf, const T& v) {
+  buf.append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+template <typename T>
+T take(const std::string& buf, std::size_t& at) {
+  if (at + sizeof(T) > buf.size()) throw Error("internal: a rank's samples arrived truncated", ErrorKind::kInternal);
+  T v;
+  std::memcpy(&v, buf.data() + at, sizeof v);
+  at += sizeof v;
+  return v;
+}
+
+// Every rank's structures (bit for bit) and counts into rank 0's `out` and `rep`.
+void gather_samples(Distributed& dist, const std::vector<std::vector<std::size_t>>& batches, std::vector<Structure>& out,
+                    SampleReport& rep) {
+  std::string mine;
+  put<uint64_t>(mine, rep.retried);
+  put<uint64_t>(mine, rep.failed);
+  for (std::size_t k = dist.rank(); k < batches.size(); k += dist.world_size())
+    for (auto id : batches[k]) {
+      const Structure& s = out[id];
+      put<uint32_t>(mine, static_cast<uint32_t>(s.size()));
+      for (const auto& row : s.lattice.matrix())
+        for (double x : row) put(mine, x);
+      for (std::size_t a = 0; a < s.size(); ++a) {
+        put<int32_t>(mine, s.species[a]);
+        for (double x : s.frac[a]) put(mine, x);
+      }
+    }
+  const auto all = dist.gather_to_root(mine, "samples");
+  if (!dist.is_root()) {
+    for (auto& s : out) s = Structure();
+    return;
+  }
+  rep.retried = rep.failed = 0;
+  for (int r = 0; r < dist.world_size(); ++r) {
+    const std::string& buf = all[r];
+    std::size_t at = 0;
+    rep.retried += take<uint64_t>(buf, at);
+    rep.failed += take<uint64_t>(buf, at);
+    for (std::size_t k = r; k < batches.size(); k += dist.world_size())
+      for (auto id : batches[k]) {
+        const uint32_t n = take<uint32_t>(buf, at);
+        Mat3 m;
+        for (auto& row : m)
+          for (double& x : row) x = take<double>(buf, at);
+        Structure s;
+        s.lattice = Lattice(m);
+        for (uint32_t a = 0; a < n; ++a) {
+          s.species.push_back(take<int32_t>(buf, at));
+          Vec3 f;
+          for (double& x : f) x = take<double>(buf, at);
+          s.frac.push_back(f);
+        }
+        out[id] = std::move(s);
+      }
+  }
+}
+
 }  // namespace
 
 void check_sample_request(DiffusionModel& model, const std::vector<CrystalTask>& tasks, const TypeConstraints& constraints,
@@ -457,31 +545,33 @@ std::vector<Structure> sample_crystals(DiffusionModel& model, const std::vector<
   // without InferenceMode (only no-grad outside the guidance gradient).
   std::optional<c10::InferenceMode> inference;
   if (!o.guidance) inference.emplace();
-  auto gen = at::detail::createCPUGenerator(o.seed);
   std::vector<Structure> out(tasks.size());
   SampleReport rep;
   rep.crystals = tasks.size();
   rep.network_evaluations = evaluations_per_crystal(o.kind, static_cast<int>(grid.size() - 1)) + o.polish;
   if ((o.spacegroup || property_conditioned) && o.cfg_weight != 0.0 && o.cfg_weight != 1.0)
     rep.network_evaluations *= 2;
-  std::vector<std::size_t> pending(tasks.size());
-  for (std::size_t i = 0; i < tasks.size(); ++i) pending[i] = i;
-  std::size_t done = 0;
   torch::Tensor mask = torch::zeros({1, vocab}, torch::kFloat32);
   for (int z = 1; z <= vocab; ++z)
     if (constraints.allows(z)) mask[0][z - 1] = 1.0f;
   mask = mask.to(dev);
-  for (int attempt = 0; attempt <= o.max_retries && !pending.empty(); ++attempt) {
-    std::vector<std::size_t> again;
-    for (std::size_t start_i = 0; start_i < pending.size();) {
-      // Fill a batch up to batch_atoms atoms.
-      std::vector<std::size_t> ids;
+  // The batches (up to batch_atoms atoms each) are fixed by the tasks alone
+  // and each has its own seed, so a batch's crystals are the same whether
+  // it runs alone, after others, or on another rank.
+  const auto batches = plan_sample_batches(tasks, o.batch_atoms);
+  const int rank = o.dist ? o.dist->rank() : 0, world = o.dist ? o.dist->world_size() : 1;
+  std::size_t my_total = 0;
+  for (std::size_t k = rank; k < batches.size(); k += world) my_total += batches[k].size();
+  std::size_t done = 0;
+  std::vector<std::size_t> failed;
+  for (std::size_t k = rank; k < batches.size(); k += world) {
+    std::vector<std::size_t> pending = batches[k];
+    for (int attempt = 0; attempt <= o.max_retries && !pending.empty(); ++attempt) {
+      // Non-finite crystals are drawn again, as a batch of their own with a seed of their own.
+      auto gen = at::detail::createCPUGenerator(batch_seed(o.seed, k, attempt));
+      const std::vector<std::size_t>& ids = pending;
       std::vector<Structure> shells;
-      int64_t atoms = 0;
-      while (start_i < pending.size() && (ids.empty() || atoms + tasks[pending[start_i]].size() <= o.batch_atoms)) {
-        const auto id = pending[start_i++];
-        ids.push_back(id);
-        atoms += tasks[id].size();
+      for (auto id : ids) {
         Structure shell;
         // De novo atoms enter as a placeholder Z (1) that the sampler never reads.
         shell.species = tasks[id].species.empty() ? std::vector<int>(tasks[id].num_atoms, 1) : tasks[id].species;
@@ -495,10 +585,10 @@ std::vector<Structure> sample_crystals(DiffusionModel& model, const std::vector<
       ts.active = model.generative();
       if (ts.active) {
         std::vector<uint8_t> known;
-        for (std::size_t k = 0; k < ids.size(); ++k) {
-          const bool denovo = tasks[ids[k]].species.empty();
+        for (std::size_t j = 0; j < ids.size(); ++j) {
+          const bool denovo = tasks[ids[j]].species.empty();
           ts.denovo.push_back(denovo);
-          known.insert(known.end(), shells[k].species.size(), denovo ? 0 : 1);
+          known.insert(known.end(), shells[j].species.size(), denovo ? 0 : 1);
         }
         ts.any_known = std::find(known.begin(), known.end(), 1) != known.end();
         ts.known = torch::tensor(known, torch::kBool).unsqueeze(1).to(dev);
@@ -515,32 +605,35 @@ std::vector<Structure> sample_crystals(DiffusionModel& model, const std::vector<
       if (property_conditioned) {
         std::vector<float> values;
         for (auto id : ids)
-          for (std::size_t k = 0; k < num_properties; ++k)
-            values.push_back(tasks[id].properties.empty() ? NAN : static_cast<float>(tasks[id].properties[k]));
+          for (std::size_t j = 0; j < num_properties; ++j)
+            values.push_back(tasks[id].properties.empty() ? NAN : static_cast<float>(tasks[id].properties[j]));
         conditioning.labels.properties =
             torch::tensor(values).view({static_cast<int64_t>(ids.size()), static_cast<int64_t>(num_properties)}).to(dev);
       }
       std::function<void(double)> step_done;
       if (progress)
-        step_done = [&](double share) { progress(done + share * ids.size(), tasks.size()); };
+        step_done = [&](double share) { progress(done + share * ids.size(), my_total); };
       const BatchResult r = run_batch(model, b, ts, grid, o.kind, step_lr, gen, dev, o.guidance, conditioning,
                                       o.lattice_clip, o.anneal, o.anneal_onset, o.polish, o.polish_time, half ? &*half : nullptr, step_done);
       const auto bad = bad_crystals(r.frac, r.lattice, b);
       auto structures = batch_to_structures(r.types, r.frac.nan_to_num(0.0), r.lattice.nan_to_num(0.0), b.counts);
-      for (std::size_t k = 0; k < ids.size(); ++k) {
-        if (bad[k]) {
-          again.push_back(ids[k]);
+      std::vector<std::size_t> again;
+      for (std::size_t j = 0; j < ids.size(); ++j) {
+        if (bad[j]) {
+          again.push_back(ids[j]);
           continue;
         }
-        out[ids[k]] = std::move(structures[k]);
+        out[ids[j]] = std::move(structures[j]);
         ++done;
       }
-      if (progress) progress(done, tasks.size());
+      if (progress) progress(done, my_total);
+      if (attempt < o.max_retries) rep.retried += again.size();
+      else failed.insert(failed.end(), again.begin(), again.end());
+      pending = std::move(again);
     }
-    if (attempt < o.max_retries) rep.retried += again.size();
-    else rep.failed = again.size();
-    pending = again;
   }
+  rep.failed = failed.size();
+  if (o.dist) gather_samples(*o.dist, batches, out, rep);
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (report) *report = rep;
   return out;

@@ -32,6 +32,8 @@
 
 namespace xtaldiff {
 
+class Distributed;
+
 enum class SamplerKind { kPc, kAncestral, kOde, kHeun };
 SamplerKind parse_sampler(const std::string& name);
 const char* sampler_name(SamplerKind k);
@@ -85,6 +87,10 @@ struct SampleOptions {
   /// between sites onto them. 0 = none.
   int polish = 0;
   int polish_time = 20;
+  /// Data-parallel ranks (src/dist), or null: batch k runs on rank k mod
+  /// world size and rank 0 returns every crystal, the same as one process
+  /// with the same seed (the other ranks return empty structures).
+  Distributed* dist = nullptr;
 };
 
 struct SampleReport {

@@ -5,9 +5,9 @@
 /// keeping of the best epoch's weights, a progress line (loss, crystals/s,
 /// ETA), a JSON-lines log (OUT.log), atomic checkpoints (OUT.ckpt: the
 /// model file with the optimiser and the loop's state) every few minutes,
-/// `--resume` from them, `--hours` and SIGINT/SIGTERM. Shuffling and noise
-/// are seeded per epoch, so a resumed run continues exactly as one that
-/// never stopped.
+/// `--resume` from them, `--hours` and SIGINT/SIGTERM. Shuffling is seeded
+/// per epoch and noise per batch, so a resumed run continues exactly as one
+/// that never stopped, with any number of data-parallel ranks.
 ///
 /// What differs between model kinds is a `TrainingTask`: which crystals
 /// (and labels) make the batches, what the held-out score is, what a
@@ -22,6 +22,10 @@
 
 #include "model/model.h"
 #include "train/batch_plan.h"
+
+namespace xtaldiff {
+class Distributed;
+}
 
 namespace xtaldiff {
 
@@ -48,6 +52,12 @@ struct LoopOptions {
   uint64_t seed = 42;
   bool quiet = false;
   std::string command_line;  ///< recorded in the model's metadata
+  /// Data-parallel ranks (src/dist), or null for one process. `batch` is
+  /// then per rank: each step takes a global batch of batch × world size
+  /// crystals and every rank trains on its share; the weights, the EMA and
+  /// the schedule are the same on every rank (and the same as one process
+  /// with the global batch); only rank 0 logs, evaluates and writes files.
+  Distributed* dist = nullptr;
 };
 
 /// One epoch's held-out evaluation.

@@ -89,7 +89,9 @@ class DiffusionTraining : public TrainingTask {
       for (std::size_t start = 0; start < val_.size(); start += o_.batch) {
         std::vector<std::size_t> index;
         for (std::size_t i = start; i < std::min(val_.size(), start + o_.batch); ++i) index.push_back(i);
-        sum += model.loss(val_.batch(index, dev), gen).total.item<double>() * index.size();
+        const CrystalBatch batch = val_.batch(index, dev);
+        BatchNoise noise(gen, batch);
+        sum += model.loss(batch, noise).total.item<double>() * index.size();
       }
       model.train();
       e.score = sum / val_.size();

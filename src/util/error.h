@@ -15,6 +15,7 @@ enum class ErrorKind {
   kInput = 3,    ///< malformed or physically invalid input (file, formula, cell)
   kIo = 4,       ///< a file could not be opened, read or written
   kUsage = 2,    ///< bad command-line option or combination
+  kPeer = 5,     ///< distributed run: another rank failed, hung, or could not be reached
   kInternal = 1  ///< a bug: please report
 };
 
