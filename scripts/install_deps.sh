@@ -18,6 +18,7 @@ packages=(
 )
 if [ "${1:-}" = "--tests" ]; then
   packages+=(python3-pytest python3-pymatgen python3-ase python3-venv)  # venv: the install test
+  packages+=(chromium)  # report.html opened in a real (headless) browser: ctest ReportInBrowser
 fi
 
 missing=()

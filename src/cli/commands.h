@@ -34,6 +34,8 @@ void add_structure_file_options(CLI::App* cmd, StructureFileOptions& o, const st
 void add_info_command(CLI::App& app);
 /// Registers `convert` on `app`.
 void add_convert_command(CLI::App& app);
+/// Registers `report` on `app`.
+void add_report_command(CLI::App& app);
 /// Registers `validate` on `app`.
 void add_validate_command(CLI::App& app);
 /// Registers `match` on `app`.

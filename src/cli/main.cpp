@@ -24,6 +24,7 @@ const CommandEntry kCommands[] = {
     {xtaldiff::cli::add_match_command},
     {xtaldiff::cli::add_eval_command},
     {xtaldiff::cli::add_enumerate_command},
+    {xtaldiff::cli::add_report_command},
 #ifdef XTALDIFF_WITH_TORCH
     {xtaldiff::cli::add_train_command},
     {xtaldiff::cli::add_sample_command},

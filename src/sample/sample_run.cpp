@@ -8,6 +8,7 @@
 #include "chem/composition.h"
 #include "crystal/symmetrize.h"
 #include "crystal/symmetry.h"
+#include "eval/csp_pairing.h"
 #include "io/cif.h"
 #include "io/extxyz.h"
 #include "io/formats.h"
@@ -238,6 +239,14 @@ nlohmann::json write_sample_run(const std::string& out_dir, const SampleRequest&
   page.manifest = manifest;
   page.structures = &run.out;
   if (outputs.symmetrized_cifs) page.symmetrized_folder = "cifs_symmetrized";
+  // CSP of a dataset's rows: each prediction beside its ground truth, and
+  // the distributions against the dataset's.
+  Dataset truth;
+  if (!r.from.empty()) {
+    truth = read_structures(r.from, csp_truth_read_options());
+    page.ground_truth = &truth;
+    page.reference = &truth;
+  }
   write_file_atomic(dir + "/report.html", sample_report_html(page));
   staged.commit();
   return manifest;
