@@ -238,3 +238,21 @@ TEST(Cli, EnumerateListsValidCompositions) {
   EXPECT_EQ(run("enumerate Li-Xx --max-coeff 2").code, 3);
   EXPECT_EQ(run("enumerate Li2S --max-coeff 2").code, 2);
 }
+
+// `report`: a page of any structure file, paired with its ground truth and
+// compared with a reference; bad input is a clear error and writes nothing.
+TEST(Cli, ReportPairsAStructureFileWithItsGroundTruth) {
+  TempDir t;
+  xtaldiff::write_file_atomic(t / "NaCl.vasp", kNaClPoscar);
+  CliRun r = run("report " + (t / "NaCl.vasp") + " --gt " + (t / "NaCl.vasp") + " --ref " +
+                 data("datasets/perov_5/val.csv.gz") + " -q --out " + (t / "page.html"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  const std::string page = xtaldiff::read_file(t / "page.html");
+  EXPECT_NE(page.find("\"csp\":{\"matched\":1"), std::string::npos) << page.substr(0, 300);
+  EXPECT_NE(page.find("\"sgs\":\"Fm-3m (225)\""), std::string::npos);
+  EXPECT_NE(page.find("\"reference\":{\"atoms\":[5,"), std::string::npos);
+  r = run("report " + (t / "missing.cif") + " -q --out " + (t / "none.html"));
+  EXPECT_EQ(r.code, 4) << r.out;
+  EXPECT_NE(r.out.find("missing.cif"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(t / "none.html"));
+}

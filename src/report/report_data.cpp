@@ -197,7 +197,8 @@ json report_data(const SampleReportInput& in, SampleReportSummary* summary_out) 
   static const Dataset kEmpty;
   const Dataset& data = in.structures ? *in.structures : kEmpty;
   const std::size_t n = data.size();
-  const auto sg_col = data.column("spacegroup");
+  // spglib numbers at symprec 0.1: `sample`'s column, or MP-20's.
+  const auto sg_col = data.column("spacegroup") ? data.column("spacegroup") : data.column("spacegroup.number");
   const auto sample_col = data.column("sample");
   const bool want_sg = sg_col || in.find_spacegroups;
 
