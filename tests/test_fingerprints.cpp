@@ -2,7 +2,7 @@
 // over sites, and ElementProperty "magpie" with CDVAE's scaler), checked
 // against the Python reference tools/make_fingerprint_fixtures.py froze in
 // tests/fixtures/fingerprints.jsonl.gz (the first rows of Perov-5 test,
-// Carbon-24 test and the MP-20 train head), plus facts about crystals whose
+// Carbon-24 test, the MP-20 train head, MP-20 test and MPTS-52 test), plus facts about crystals whose
 // coordination everyone knows.
 #include <gtest/gtest.h>
 
@@ -161,6 +161,8 @@ void check_crystalnn_dataset(const std::string& dataset, std::size_t min_rows) {
 TEST(CrystalNNFingerprint, MatchesMatminerOnPerov5) { check_crystalnn_dataset("perov_5_test", 200); }
 TEST(CrystalNNFingerprint, MatchesMatminerOnCarbon24) { check_crystalnn_dataset("carbon_24_test", 200); }
 TEST(CrystalNNFingerprint, MatchesMatminerOnMp20) { check_crystalnn_dataset("mp_20_head", 100); }
+TEST(CrystalNNFingerprint, MatchesMatminerOnMp20Test) { check_crystalnn_dataset("mp_20_test", 300); }
+TEST(CrystalNNFingerprint, MatchesMatminerOnMpts52Test) { check_crystalnn_dataset("mpts_52_test", 100); }
 
 TEST(MagpieFingerprint, MatchesMatminer) {
   std::size_t n = 0;

@@ -35,8 +35,8 @@ byte-identical), one JSON object per line:
      "crystalnn": 61 numbers (site mean) or null when matminer would raise,
      "magpie": 132 numbers, null where matminer gives NaN,
      "magpie_std": the standardised 132 (NaN -> 0)}
-for the first rows of Perov-5 test, Carbon-24 test and the MP-20 train head,
-plus four hard MP-20 rows (see DATASETS).
+for the first rows of Perov-5 test, Carbon-24 test, the MP-20 train head,
+MP-20 test and MPTS-52 test, plus four hard MP-20 rows (see DATASETS).
 
 Run with Debian's python (pymatgen 2022.11.7), single process, ~2-3 minutes:
     /usr/bin/python3 tools/make_fingerprint_fixtures.py
@@ -74,6 +74,10 @@ DATASETS = [
     # there (tied neighbours, perpendicular neighbour pairs): pymatgen's value
     # follows its rounding noise and differs between symmetry-equivalent sites.
     ("mp_20_head", "data/datasets/mp_20_head/train_head.csv.gz", 200, (312, 452, 670, 1552)),
+    # The real benchmarks' test splits (issue 16): MP-20 up to 20 sites,
+    # MPTS-52 up to 52.
+    ("mp_20_test", "data/datasets/mp_20/test.csv.gz", 300, ()),
+    ("mpts_52_test", "data/datasets/mpts_52/test.csv.gz", 100, ()),
 ]
 
 # --- matminer CrystalNNFingerprint ------------------------------------------

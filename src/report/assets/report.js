@@ -211,6 +211,8 @@
       boxes.append(el('div', { class: 'viewer-box' }, title, div, note));
       viewers.push({ title, note, viewer: $3Dmol.createViewer(div, { backgroundColor: 'white', antialias: true }) });
     }
+    // The boxes share the row only once all exist: fit each canvas now.
+    for (const v of viewers) v.viewer.resize();
     status.viewers = viewers.length;
   }
   function show(i) {
