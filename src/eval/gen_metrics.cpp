@@ -103,7 +103,9 @@ GenResult evaluate_generation(const std::vector<Structure>& gen, const std::vect
   if (gen.empty()) throw Error("no generated structures to evaluate");
   if (ref.empty()) throw Error("empty reference set");
   std::vector<Validity> val(gen.size());
-  std::vector<bool> ok(gen.size());
+  // Written by parallel workers: one byte each (std::vector<bool> packs
+  // neighbours into one word, and concurrent writes to it lose updates).
+  std::vector<char> ok(gen.size(), 0);
   parallel_for(gen.size(), o.threads, [&](std::size_t i) { ok[i] = safe_valid(gen[i], &val[i]); });
   std::vector<std::size_t> valid;
   std::size_t s_ok = 0, c_ok = 0;
@@ -157,7 +159,7 @@ GenResult evaluate_generation(const std::vector<Structure>& gen, const std::vect
   std::map<std::string, std::vector<std::size_t>> by_formula;
   for (std::size_t i = 0; i < gen.size(); ++i)
     if (!gen[i].species.empty()) by_formula[gen[i].composition().reduced_formula()].push_back(i);
-  std::vector<bool> unique(gen.size(), false);
+  std::vector<char> unique(gen.size(), 0);
   std::vector<std::pair<std::string, std::vector<std::size_t>>> groups(by_formula.begin(), by_formula.end());
   parallel_for(groups.size(), o.threads, [&](std::size_t g) {
     const auto& members = groups[g].second;
@@ -172,12 +174,12 @@ GenResult evaluate_generation(const std::vector<Structure>& gen, const std::vect
       unique[members[a]] = !seen;
     }
   });
-  r.uniqueness = double(std::count(unique.begin(), unique.end(), true)) / r.n;
+  r.uniqueness = double(std::count(unique.begin(), unique.end(), 1)) / r.n;
   if (train) {
     std::map<std::string, std::vector<std::size_t>> train_by_formula;
     for (std::size_t i = 0; i < train->size(); ++i)
       train_by_formula[(*train)[i].composition().reduced_formula()].push_back(i);
-    std::vector<bool> novel(gen.size(), false);
+    std::vector<char> novel(gen.size(), 0);
     parallel_for(gen.size(), o.threads, [&](std::size_t i) {
       if (gen[i].species.empty()) return;
       auto it = train_by_formula.find(gen[i].composition().reduced_formula());
@@ -194,7 +196,7 @@ GenResult evaluate_generation(const std::vector<Structure>& gen, const std::vect
         }
       novel[i] = !known;
     });
-    r.novelty = double(std::count(novel.begin(), novel.end(), true)) / r.n;
+    r.novelty = double(std::count(novel.begin(), novel.end(), 1)) / r.n;
     if (!o.e_above_hull.empty()) {
       std::size_t sun = 0;
       for (std::size_t i = 0; i < gen.size(); ++i)
