@@ -347,6 +347,25 @@ TEST(CifRead, DuplicatesMergeAcrossTheCellBoundary) {
   EXPECT_EQ(read_cif_single(p1_cif("Na1 Na 0.0001 0 0 1\nNa2 Na 0.9999 0 0 1\n"), "dup.cif", strict).size(), 2u);
 }
 
+// A real `mp20-gen` sample (gen_000076 of a 1000-sample run): two O atoms
+// 4e-7 Å apart, as a generative model's atoms can collapse onto one spot.
+// Evaluation reads it as CDVAE scores the raw arrays: both atoms, so the
+// crystal is structurally invalid; merging them (as pymatgen reads database
+// CIFs) made `eval gen` count 19 such samples of 1000 as valid.
+TEST(CifRead, EvaluationKeepsListedSitesThatCoincide) {
+  const std::string rows = "O0 O 0.59845293 0.87232375 0.81300765 1\nCo1 Co 0.35307753 0.12245373 0.02391007 1\n"
+                           "O4 O 0.59845293 0.87232375 0.81300759 1\n";
+  CifOptions eval;
+  eval.merge_tolerance = 1e-6;
+  eval.merge_distinct_sites = false;
+  EXPECT_EQ(read_cif_single(p1_cif(rows), "gen.cif", eval).size(), 3u);
+  CifOptions database;
+  database.merge_tolerance = 1e-6;
+  EXPECT_EQ(read_cif_single(p1_cif(rows), "gen.cif", database).size(), 2u);
+  // The images of one site under the symmetry operations still merge.
+  EXPECT_EQ(read_cif_single(kRutileIcsd, "rutile.cif", eval).size(), 6u);
+}
+
 TEST(CifRead, ManyAtomsMergeInLinearTime) {
   // 20^3 atoms on a grid, each listed twice: the spatial hash must merge them.
   std::string rows;

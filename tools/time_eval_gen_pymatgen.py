@@ -8,9 +8,9 @@ tools/make_fingerprint_fixtures.py, timed: the whole-run reference for
 `xtaldiff eval gen` (issue 16: eval on MP-20-sized sets against pymatgen on
 the same CPU), and a check of its numbers on a real run.
 
-    /usr/bin/python3 tools/time_eval_gen_pymatgen.py SAMPLES.csv REF.csv.gz STRUCT_CUTOFF COMP_CUTOFF [REF_ROWS]
+    /usr/bin/python3 tools/time_eval_gen_pymatgen.py SAMPLES.extxyz REF.csv.gz STRUCT_CUTOFF COMP_CUTOFF [REF_ROWS]
 
-SAMPLES.csv is a raw `xtaldiff sample` output. Every sample is built as
+SAMPLES.extxyz (or .csv) is a raw `xtaldiff sample` output. Every sample is built as
 CDVAE's Crystal (lattice from lengths and angles, atomic numbers);
 validity as CDVAE (structural 0.5 Å / 0.1 Å³, SMACT); fingerprints of every
 constructed crystal (a crystal whose CrystalNN fails has none); COV with
@@ -58,14 +58,41 @@ def rows(path, limit=None):
         return out
 
 
-def crystal(cif):
-    """CDVAE's Crystal from a CIF: (structure or None, struct_valid, comp_valid)."""
-    s = Structure.from_str(cif, fmt="cif")
+def read_extxyz(path):
+    """(lattice matrix, atomic numbers, fractional coordinates) per frame of
+    an extxyz file as `xtaldiff sample` writes it: the raw arrays, as CDVAE
+    builds its Crystals (a CIF of overlapping atoms is refused by pymatgen's
+    reader, the arrays are not)."""
+    from pymatgen.core import Element
+    frames, lines, k = [], open(path).read().splitlines(), 0
+    while k < len(lines) and lines[k].strip():
+        n = int(lines[k])
+        head = lines[k + 1]
+        m = [float(x) for x in head.split('Lattice="')[1].split('"')[0].split()]
+        lattice = np.array(m).reshape(3, 3)
+        z, cart = [], []
+        for line in lines[k + 2:k + 2 + n]:
+            f = line.split()
+            z.append(Element(f[0]).Z)
+            cart.append([float(x) for x in f[1:4]])
+        frames.append((lattice, z, np.array(cart) @ np.linalg.inv(lattice)))
+        k += 2 + n
+    return frames
+
+
+def crystal(cif=None, arrays=None):
+    """CDVAE's Crystal from a CIF or raw arrays: (structure or None, struct_valid, comp_valid)."""
+    if arrays is not None:
+        lattice, z, frac = arrays
+        s = Structure(Lattice(lattice), z, frac)
+    else:
+        s = Structure.from_str(cif, fmt="cif")
+        z = [site.specie.Z for site in s]
+        frac = s.frac_coords
     lengths, angles = list(s.lattice.abc), list(s.lattice.angles)
-    z = [site.specie.Z for site in s]
     if min(lengths) < 0 or np.isnan(lengths + angles).any():
         return None, False, False
-    c = Structure(Lattice.from_parameters(*(lengths + angles)), z, s.frac_coords)
+    c = Structure(Lattice.from_parameters(*(lengths + angles)), z, frac)
     elems, counts = elems_and_counts(z)
     comp_valid = smact_validity(elems, counts)
     struct_valid = c.volume >= 0.1 and structure_validity(c)
@@ -95,7 +122,8 @@ def main():
     ref_rows = int(sys.argv[5]) if len(sys.argv) > 5 else None
     seconds = {}
     t = time.time()
-    gen = [crystal(r["cif"]) for r in rows(samples_path)]
+    gen = ([crystal(arrays=a) for a in read_extxyz(samples_path)] if samples_path.endswith(".extxyz")
+           else [crystal(r["cif"]) for r in rows(samples_path)])
     ref = [crystal(r["cif"])[0] for r in rows(ref_path, ref_rows)]
     seconds["read_and_validity"] = time.time() - t
     n = len(gen)

@@ -138,7 +138,10 @@ void bind_structures(py::module_& m) {
       [](const std::string& path, double overlap_tolerance) {
         ReadOptions o;
         o.overlap_tolerance = overlap_tolerance;
-        if (overlap_tolerance == 0) o.cif.merge_tolerance = 1e-6;  // as `eval csp` reads predictions: keep every site
+        if (overlap_tolerance == 0) {  // as `eval csp` reads predictions: keep every site
+          o.cif.merge_tolerance = 1e-6;
+          o.cif.merge_distinct_sites = false;
+        }
         Dataset d;
         {
           py::gil_scoped_release nogil;

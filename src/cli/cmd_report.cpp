@@ -27,6 +27,7 @@ void run_report(const ReportOptions& o) {
   // overlapping atoms are what the page reports, not an error.
   ReadOptions ro = csp_truth_read_options();
   ro.cif.merge_tolerance = 1e-6;
+  ro.cif.merge_distinct_sites = false;
   const Dataset samples = read_structures(o.samples, ro);
   Dataset ref, gt;
   if (!o.ref.empty()) ref = read_structures(o.ref, csp_truth_read_options());

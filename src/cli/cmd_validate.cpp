@@ -31,6 +31,7 @@ void run_validate(const ValidateOptions& o) {
   // default 1e-3, which would silently fuse close atoms of a generated P1 cell.
   ro.overlap_tolerance = 0;
   ro.cif.merge_tolerance = 1e-6;
+  ro.cif.merge_distinct_sites = false;
   const Dataset d = read_structures(o.path, ro);
 
   std::vector<Validity> v(d.size());

@@ -17,7 +17,8 @@ ReadOptions csp_truth_read_options() {
 ReadOptions csp_prediction_read_options() {
   ReadOptions o = csp_truth_read_options();
   o.keep_going = true;
-  o.cif.merge_tolerance = 1e-6;  // generated atoms that nearly coincide are scored, not merged
+  o.cif.merge_tolerance = 1e-6;  // generated atoms that coincide are scored, not merged
+  o.cif.merge_distinct_sites = false;
   return o;
 }
 

@@ -11,7 +11,10 @@ GeneratedSamples read_generated_samples(const std::string& path, const std::stri
   ReadOptions ro;
   ro.overlap_tolerance = 0;
   ro.keep_going = true;
-  ro.cif.merge_tolerance = 1e-6;  // generated atoms that nearly coincide are a defect to score, not to merge
+  // Generated atoms that coincide are a defect to score, not to merge: only
+  // the images of one site under symmetry operations are one atom.
+  ro.cif.merge_tolerance = 1e-6;
+  ro.cif.merge_distinct_sites = false;
   Dataset d = read_structures(path, ro);
   GeneratedSamples s;
   s.unreadable.assign(d.errors.begin(), d.errors.end());

@@ -27,6 +27,12 @@ struct CifOptions {
   bool allow_partial_occupancy = false;
   /// Fractional distance below which expanded sites are merged.
   double merge_tolerance = 1e-3;
+  /// Whether two *listed* sites that land within merge_tolerance are one
+  /// atom (true, as pymatgen reads database CIFs), or only the images of
+  /// one site under the symmetry operations merge (false: how generated
+  /// structures are read for evaluation, where two atoms on one spot are a
+  /// defect to score, as CDVAE scores the raw arrays).
+  bool merge_distinct_sites = true;
 };
 
 struct NamedStructure {

@@ -632,10 +632,17 @@ class BlockReader {
     SiteGrid grid(sites.size() * ops.size(), tol);
     for (std::uint32_t i = 0; i < sites.size(); ++i) {
       const AtomSite& a = sites[i];
+      const std::size_t first_image = frac.size();
       for (const SymmetryOp& op : ops) {
         Vec3 p = apply(op, a.frac);
         for (double& x : p) x = wrap01(x);
-        const long j = grid.find(p, frac, tol);
+        long j = -1;
+        if (options_.merge_distinct_sites) {
+          j = grid.find(p, frac, tol);
+        } else {
+          for (std::size_t k = first_image; k < frac.size() && j < 0; ++k)
+            if (periodic_frac_distance(p, frac[k]) < tol) j = static_cast<long>(k);
+        }
         if (j < 0) {
           grid.add(p, static_cast<std::uint32_t>(frac.size()));
           frac.push_back(p);
