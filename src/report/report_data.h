@@ -10,6 +10,7 @@
 /// `eval csp --only-predicted` computes them.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
