@@ -37,7 +37,7 @@ TEST(Cli, SampleRefusesDeNovoWithACspModelAndBadConstraints) {
 }
 
 TEST(Cli, DefaultSamplerIsTheMeasuredFastestPerTask) {
-  // README "Quality against network evaluations": CSP ode 20, de novo ancestral 200.
+  // docs/RESULTS.md "Quality against network evaluations": CSP ode 20, de novo ancestral 200.
   TempDir t;
   CliRun r = run("sample --model " + shipped_model("perov5-csp.xtd") +
                  " --formula SrTiO3 -n 2 -q --threads 1 --symmetrized-cifs --out " + (t / "csp"));

@@ -6,7 +6,7 @@
 # runs it whole (ctest does, as `PythonExample`, so it cannot rot).
 #
 # Before: `scripts/build.sh`, then either `export PYTHONPATH=build/python` or
-# install the module (README, "Using it from Python"). Outputs go to
+# install the module (docs/USING.md, "Using it from Python"). Outputs go to
 # `$XTALDIFF_EXAMPLE_OUT` (default: a fresh temporary folder).
 
 # %%

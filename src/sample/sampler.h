@@ -73,7 +73,7 @@ struct SampleOptions {
   double lattice_clip = 0;
   /// "fp32" or "bf16": the network's weights and inputs in bfloat16 (the
   /// sampler's state and its updates stay float32; faster on CPUs with
-  /// AVX512-BF16 and on GPUs, see the README for its effect on the metrics).
+  /// AVX512-BF16 and on GPUs, see docs/RESULTS.md for its effect on the metrics).
   std::string precision = "fp32";
   /// Flow models: velocity anti-annealing S ≥ 0 (see torus_flow.h; 0 = the
   /// plain ODE). Refused for score models.

@@ -10,7 +10,7 @@
 namespace xtaldiff {
 
 /// What went wrong, coarsely; each kind has its own process exit code
-/// (documented in README.md, "Exit codes").
+/// (documented in docs/COMMANDS.md, "Exit codes").
 enum class ErrorKind {
   kInput = 3,    ///< malformed or physically invalid input (file, formula, cell)
   kIo = 4,       ///< a file could not be opened, read or written
