@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "cli_harness.h"
+#include "dist/launcher.h"
 #include "io/dataset.h"
 #include "model/model_file.h"
 
@@ -54,19 +55,6 @@ double max_weight_difference(const std::string& a_out, const std::string& b_out)
   EXPECT_TRUE(a.ema && b.ema);
   if (a.ema && b.ema) compare(*a.ema, *b.ema);
   return worst;
-}
-
-// A port nobody listens on now.
-int unused_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
 }
 
 std::string read_text(const std::string& path) {
@@ -134,7 +122,7 @@ TEST_P(DistributedFailure, TheOtherRankExitsWithAClearErrorWithinTheTimeout) {
   const std::string signal = GetParam();
   TempDir t;
   write_small_training_set(t, 200);
-  const int port = unused_port();
+  const int port = xtaldiff::free_local_port();  // nobody listens on it now
   const std::string env = "WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port);
   const std::string train = std::string(XTALDIFF_BINARY) + " " + train_command(t, "r.xtd", 8, 100000) +
                             " --dist-timeout 8";
