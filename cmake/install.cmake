@@ -20,6 +20,10 @@ if(XTALDIFF_WITH_TORCH)
 endif()
 
 install(TARGETS xtaldiff RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+if(XTALDIFF_WITH_TORCH)
+  # Found by `xtaldiff` at ../libexec/xtaldiff/ (src/cli/main.cpp).
+  install(TARGETS xtaldiff-ml RUNTIME DESTINATION ${CMAKE_INSTALL_LIBEXECDIR}/xtaldiff)
+endif()
 install(TARGETS ${xtaldiff_export_targets} EXPORT xtaldiffTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
