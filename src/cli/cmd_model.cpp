@@ -87,6 +87,21 @@ void run_model(const ModelCli& c) {
         top += fmt::format("{}{} ({})", i ? ", " : "", groups[i].second, groups[i].first);
       fmt::print("  space groups in training (symprec {}): {} distinct; most common {}\n", kDefaultSymprec, groups.size(), top);
     }
+  } else if (j["kind"] == "composition") {
+    const auto& net = j["transformer"];
+    const auto& voc = j["vocabulary"];
+    fmt::print("  transformer: width {}, {} layers, {} heads, {} parameters\n", net["dim"].get<int>(),
+               net["layers"].get<int>(), net["heads"].get<int>(), j["parameters"].get<int64_t>());
+    fmt::print("  formulas: up to {} elements, each up to {} times per cell ({} tokens); absorbing-state diffusion, "
+               "T = {}\n",
+               voc["max_elements"].get<int>(), voc["max_count"].get<int>(), voc["tokens"].get<int>(),
+               j["diffusion"]["steps"].get<int>());
+    std::string conds;
+    for (const auto& col : j["conditions"]) conds += (conds.empty() ? "" : ", ") + col.get<std::string>();
+    if (!conds.empty()) fmt::print("  conditioned on {} (--target COLUMN=VALUE, --guidance)\n", conds);
+    if (j.contains("dataset_stats"))
+      fmt::print("  trained on {} crystals ({} elements)\n", j["dataset_stats"]["crystals"].get<long>(),
+                 j["dataset_stats"]["elements"].get<std::size_t>());
   } else {
     std::string cols;
     for (const auto& col : j["columns"]) cols += (cols.empty() ? "" : ", ") + col.get<std::string>();

@@ -20,6 +20,8 @@
 #include "cli/ranks.h"
 #include "ml/runtime.h"
 #include "model/model_file.h"
+#include "model/composition_model.h"
+#include "sample/composition_run.h"
 #include "sample/request.h"
 #include "sample/sample_run.h"
 #include "util/clock.h"
@@ -68,6 +70,27 @@ void print_extrapolations(const nlohmann::json& extrapolations, const std::strin
                "\"extrapolations\")\n", extrapolations.size() - shown);
 }
 
+// A composition model: formulas to DIR/compositions.csv (sample/composition_run.h).
+void run_composition_sample(const SampleCli& c, const SampleRequest& r, LoadedArchive& archive) {
+  auto& model = dynamic_cast<CompositionModel&>(archive.ema ? *archive.ema : *archive.model);
+  CompositionRun run = plan_composition_run(r, model, archive.state.metadata);
+  if (!c.quiet)
+    for (const auto& w : run.warnings) fmt::print(stderr, "warning: {}\n", w);
+  run_composition_sampling(run, r, model);
+  const nlohmann::json m = write_composition_run(c.out, r, run, archive.state.metadata, invoked_command_line());
+  if (!c.quiet)
+    fmt::print(stderr,
+               "wrote {} formulas to {}/compositions.csv ({:.1f} s, {} draws: {} malformed, {} rejected by the "
+               "constraints; {} network evaluations each): SMACT-valid {:.1f} %, unique {:.1f} %, novel {:.1f} %\n",
+               run.sampled.compositions.size(), c.out, run.seconds, run.sampled.draws, run.sampled.malformed,
+               run.sampled.rejected, run.sampled.network_evaluations, 100 * m["smact_valid"].get<double>(),
+               100 * m["unique"].get<double>(), 100 * m["novel"].get<double>());
+  if (run.sampled.exhausted)
+    throw Error(fmt::format("only {} of {} formulas met the constraints after {} draws (written)",
+                            run.sampled.compositions.size(), r.n, run.sampled.draws),
+                ErrorKind::kInput);
+}
+
 void run_sample(const SampleCli& c) {
   if (launched_as_ranks(c.ranks)) return;
   // Several ranks: each samples its share of the batches, rank 0 writes them all.
@@ -77,7 +100,13 @@ void run_sample(const SampleCli& c) {
   SampleRequest r = c.request;
   r.device = device_of_rank(r.device, dist.get());
   configure_threads(c.threads == 0 && dist ? dist->threads_per_rank() : c.threads);
-  LoadedModel loaded = load_model_file(r.model_path);
+  LoadedArchive archive = read_model_file(r.model_path);
+  if (archive.task == "composition") {
+    if (dist) throw Error("--nproc: a composition model samples on one process", ErrorKind::kUsage);
+    run_composition_sample(c, r, archive);
+    return;
+  }
+  LoadedModel loaded = as_loaded_model(std::move(archive), r.model_path);
   SamplePlan plan = plan_sample(r, loaded);
   plan.options.dist = dist.get();
   if (!quiet) {
@@ -144,7 +173,7 @@ void add_sample_command(CLI::App& app) {
                   "clamp (Å) of the lattice's clean estimate in strided and ODE steps (default: 1.5 times the longest "
                   "training cell vector; 0: none)")
       ->check(CLI::Range(0.0, 1000.0));
-  cmd->add_option("--system", c->request.system, "CSP for every valid composition of a chemical system (Li-P-S-Cl)");
+  cmd->add_option("--system", c->request.system, "CSP for every valid composition of a chemical system (Li-P-S-Cl); with a composition model: formulas of exactly these elements");
   cmd->add_option("--max-coeff", c->request.max_coeff, "--system: largest coefficient")->capture_default_str();
   cmd->add_option("--per-composition", c->request.per_composition, "--system: samples per composition")
       ->capture_default_str()

@@ -70,14 +70,16 @@ void check_task_flags(const TrainCli& c) {
                                    : "--column is for --task property",
                 ErrorKind::kUsage);
   if (!c.type_diffusion.empty() && task != "gen") throw Error("--type-diffusion is for --task gen", ErrorKind::kUsage);
-  if (!c.objective.empty() && task == "property") throw Error("--objective is for --task csp or gen", ErrorKind::kUsage);
+  if (!c.objective.empty() && task != "csp" && task != "gen")
+    throw Error("--objective is for --task csp or gen", ErrorKind::kUsage);
   if (!c.condition.empty() && task == "property") throw Error("--condition is for --task csp or gen", ErrorKind::kUsage);
 }
 
 void run_train(TrainCli& c, const std::string& command_line) {
   check_task_flags(c);
   TrainOptions& t = c.r.options;
-  apply_config(c.config, t);
+  c.r.config = c.config;
+  if (c.r.task != "composition") apply_config(c.config, t);  // the composition trainer reads its own
   if (!c.type_diffusion.empty()) {
     if (c.type_diffusion != "ddpm" && c.type_diffusion != "d3pm")
       throw Error("--type-diffusion " + c.type_diffusion + ": ddpm (DiffCSP's one-hot vectors) or d3pm "
@@ -125,7 +127,7 @@ void add_train_command(CLI::App& app) {
   auto c = std::make_shared<TrainCli>();
   auto cmdline = std::make_shared<std::string>();
   CLI::App* cmd = app.add_subcommand("train", "Train a diffusion model on a dataset");
-  cmd->add_option("--task", c->r.task, "csp (structures for given compositions), gen (de novo: atom types diffused too) or property")->capture_default_str();
+  cmd->add_option("--task", c->r.task, "csp (structures for given compositions), gen (de novo: atom types diffused too), property or composition (formulas)")->capture_default_str();
   cmd->add_option("--arch", c->r.arch, architecture_help());
   cmd->add_option("--data", c->r.options.data, "training set (CDVAE CSV or any structure file)")->required();
   cmd->add_option("--val", c->r.options.val_data, "validation set (default: the 'val' file beside a 'train' file)");
@@ -156,7 +158,7 @@ void add_train_command(CLI::App& app) {
                   "the torus, precise in few ODE steps)");
   cmd->add_option("--condition", c->condition,
                   "spacegroup and / or dataset columns (comma-separated): learn p(crystal | labels) and p(crystal) in one "
-                  "network (classifier-free guidance)");
+                  "network (classifier-free guidance); --task composition: dataset columns and num_elements");
   cmd->add_flag("-q,--quiet", c->r.options.quiet, "no progress output");
   add_rank_options(cmd, c->ranks);
   cmd->callback([c, cmd] {

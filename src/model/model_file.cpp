@@ -179,8 +179,9 @@ std::unique_ptr<DiffusionModel> as_diffusion(std::unique_ptr<Model> m) {
 }
 }  // namespace
 
-LoadedModel load_model_file(const std::string& path) {
-  LoadedArchive archive = read_model_file(path);
+LoadedModel load_model_file(const std::string& path) { return as_loaded_model(read_model_file(path), path); }
+
+LoadedModel as_loaded_model(LoadedArchive&& archive, const std::string& path) {
   if (!dynamic_cast<DiffusionModel*>(archive.model.get()))
     throw Error(path + ": a " + archive.task + " model (" + archive.arch + "), not a diffusion model", ErrorKind::kUsage);
   LoadedModel out;

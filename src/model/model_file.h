@@ -72,6 +72,8 @@ struct LoadedModel {
 /// Reads a model file that holds a diffusion model; any other file (a
 /// property model, a foreign archive) is an Error naming it.
 LoadedModel load_model_file(const std::string& path);
+/// The same from an archive already read from `path`.
+LoadedModel as_loaded_model(LoadedArchive&& archive, const std::string& path);
 /// Restores only the optimiser state from a checkpoint, on `device` (Adam's
 /// moments must sit where the parameters are); false when it has none.
 bool load_optimizer_state(const std::string& path, torch::optim::Optimizer& optimizer, const torch::Device& device);

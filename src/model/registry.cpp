@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "model/composition_model.h"
 #include "model/diffusion_model.h"
 #include "model/property_model.h"
 #include "util/error.h"
@@ -25,6 +26,12 @@ const std::vector<Architecture>& architectures() {
        {"property"},
        [](const nlohmann::json& config) -> std::unique_ptr<Model> {
          return std::make_unique<PropertyModel>(PropertyModel::from_config(config));
+       }},
+      {"composition-d3pm",
+       "a transformer over formula tokens with absorbing-state discrete diffusion: new compositions (DiffusionBERT-style)",
+       {"composition"},
+       [](const nlohmann::json& config) -> std::unique_ptr<Model> {
+         return std::make_unique<CompositionModel>(CompositionModel::from_config(config));
        }},
   };
   return all;

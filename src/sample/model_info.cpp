@@ -38,7 +38,7 @@ nlohmann::json describe_model_file(const std::string& path) {
   j["task"] = a.task;
   j["arch"] = a.arch;
   j["training"] = training_summary(a.state.metadata);
-  if (a.task != "property") {
+  if (a.task == "csp" || a.task == "gen") {
     j["default_sampler"] = {{"csp", describe_default_sampler(a.state.metadata, false)}};
     if (a.task == "gen") j["default_sampler"]["gen"] = describe_default_sampler(a.state.metadata, true);
   }

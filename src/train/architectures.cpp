@@ -7,7 +7,9 @@
 #include <map>
 
 #include "model/registry.h"
+#include "train/composition_trainer.h"
 #include "train/property_trainer.h"
+#include "util/file_io.h"
 #include "util/error.h"
 
 namespace xtaldiff {
@@ -60,20 +62,71 @@ TrainReport train_property_gnn(const TrainRequest& r) {
   return report;
 }
 
+// --config for the composition model: a preset or a JSON file with a
+// "composition" object (CompositionOptions' keys).
+CompositionOptions composition_config(const std::string& config) {
+  CompositionOptions m;
+  m.max_elements = 0;  // from the training set unless the file sets them
+  m.max_count = 0;
+  if (config == "tiny") {
+    m.dim = 32, m.layers = 2, m.heads = 2, m.feedforward = 64;
+  } else if (config == "small") {
+    m.dim = 128, m.layers = 4, m.heads = 4, m.feedforward = 512;
+  } else if (config == "base") {
+    m.dim = 256, m.layers = 6, m.heads = 8, m.feedforward = 1024;
+  } else {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(read_file(config));
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(config + ": not valid JSON (" + e.what() + ")");
+    }
+    if (!j.contains("composition")) throw Error(config + ": no \"composition\" object for --task composition", ErrorKind::kUsage);
+    nlohmann::json merged = m.to_json();
+    merged.update(j["composition"]);
+    m = CompositionOptions::from_json(merged);
+  }
+  return m;
+}
+
+TrainReport train_composition(const TrainRequest& r) {
+  CompositionTrainOptions o;
+  static_cast<LoopOptions&>(o) = static_cast<const LoopOptions&>(r.options);
+  o.data = r.options.data;
+  o.val_data = r.options.val_data;
+  o.val_max = r.options.val_max;
+  o.model = composition_config(r.config);
+  if (r.options.net.condition_spacegroup)
+    throw Error("--condition spacegroup: a composition model has no space group (conditions: dataset columns and "
+                "num_elements)", ErrorKind::kUsage);
+  o.model.conditions = r.options.net.condition_properties;
+  o.model.steps = r.options.diffusion.steps;
+  const auto s = train_composition_model(o);
+  TrainReport report;
+  report.interrupted = s.interrupted;
+  report.summary = fmt::format("{} {} epochs in {:.2f} h: train loss {:.4f}, {}; wrote {}{}",
+                               s.interrupted ? "stopped by a signal after" : "trained", s.epochs_done, s.hours,
+                               s.train_loss,
+                               std::isfinite(s.val_loss) ? fmt::format("val loss {:.4f}", s.val_loss)
+                                                         : "no validation set",
+                               o.out, s.interrupted ? " (continue with --resume)" : "");
+  return report;
+}
+
 // Every registered architecture's trainer.
 const std::map<std::string, std::function<TrainReport(const TrainRequest&)>>& trainers() {
   static const std::map<std::string, std::function<TrainReport(const TrainRequest&)>> table = {
-      {"diffcsp", train_diffcsp}, {"property-gnn", train_property_gnn}};
+      {"diffcsp", train_diffcsp}, {"property-gnn", train_property_gnn}, {"composition-d3pm", train_composition}};
   return table;
 }
 
 }  // namespace
 
 TrainReport train_architecture(const TrainRequest& r) {
-  if (r.task != "csp" && r.task != "gen" && r.task != "property")
+  if (r.task != "csp" && r.task != "gen" && r.task != "property" && r.task != "composition")
     throw Error("--task " + r.task +
-                    ": csp (structures for given compositions), gen (de novo generation) or property (a predictor "
-                    "for guidance and `xtaldiff predict`)",
+                    ": csp (structures for given compositions), gen (de novo generation), property (a predictor "
+                    "for guidance and `xtaldiff predict`) or composition (new formulas)",
                 ErrorKind::kUsage);
   const Architecture& arch = r.arch.empty() ? default_architecture(r.task) : find_architecture(r.arch);
   if (!arch.trains(r.task)) {

@@ -14,7 +14,8 @@
 namespace xtaldiff {
 
 struct TrainRequest {
-  std::string task = "csp";   ///< csp, gen or property
+  std::string task = "csp";   ///< csp, gen, property or composition
+  std::string config = "small";  ///< --config as given (a preset name or a JSON file)
   std::string arch;           ///< registry name; "" = the task's default architecture
   /// The data, the loop's settings and the network / diffusion options;
   /// architectures read the parts they use.

@@ -79,28 +79,7 @@ class DiffusionTraining : public TrainingTask {
   }
 
   Evaluation evaluate(Model& model) const override {
-    Evaluation e;
-    if (val_.size() > 0) {
-      torch::NoGradGuard no_grad;
-      model.eval();
-      auto gen = at::detail::createCPUGenerator(o_.seed + 17);
-      const torch::Device dev = parse_device(o_.device);
-      double sum = 0;
-      for (std::size_t start = 0; start < val_.size(); start += o_.batch) {
-        std::vector<std::size_t> index;
-        for (std::size_t i = start; i < std::min(val_.size(), start + o_.batch); ++i) index.push_back(i);
-        const CrystalBatch batch = val_.batch(index, dev);
-        BatchNoise noise(gen, batch);
-        sum += model.loss(batch, noise).total.item<double>() * index.size();
-      }
-      model.train();
-      e.score = sum / val_.size();
-    }
-    e.log["val_loss"] = std::isfinite(e.score) ? nlohmann::json(e.score) : nlohmann::json(nullptr);
-    char buf[48];
-    std::snprintf(buf, sizeof buf, "val %.4f", e.score);
-    e.text = std::isfinite(e.score) ? buf : "val - (no validation set)";
-    return e;
+    return validation_loss(model, val_, o_.batch, o_.seed + 17, parse_device(o_.device));
   }
 
   nlohmann::json identity() const override {

@@ -1,6 +1,8 @@
 #include "train/training_data.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <optional>
 
@@ -114,6 +116,30 @@ std::string default_validation_path(const std::string& train) {
   std::string v = train;
   v.replace(pos, 5, "val");
   return std::filesystem::exists(v) ? v : "";
+}
+
+Evaluation validation_loss(Model& model, const TrainingSet& val, int batch, uint64_t seed, const torch::Device& dev) {
+  Evaluation e;
+  if (val.size() > 0) {
+    torch::NoGradGuard no_grad;
+    model.eval();
+    auto gen = at::detail::createCPUGenerator(seed);
+    double sum = 0;
+    for (std::size_t start = 0; start < val.size(); start += batch) {
+      std::vector<std::size_t> index;
+      for (std::size_t i = start; i < std::min(val.size(), start + batch); ++i) index.push_back(i);
+      const CrystalBatch b = val.batch(index, dev);
+      BatchNoise noise(gen, b);
+      sum += model.loss(b, noise).total.item<double>() * index.size();
+    }
+    model.train();
+    e.score = sum / val.size();
+  }
+  e.log["val_loss"] = std::isfinite(e.score) ? nlohmann::json(e.score) : nlohmann::json(nullptr);
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "val %.4f", e.score);
+  e.text = std::isfinite(e.score) ? buf : "val - (no validation set)";
+  return e;
 }
 
 }  // namespace xtaldiff

@@ -15,6 +15,8 @@
 #include "crystal/structure.h"
 #include "data/crystal_batch.h"
 #include "model/dataset_stats.h"
+#include "model/model.h"
+#include "train/train_loop.h"
 
 namespace xtaldiff {
 
@@ -53,5 +55,11 @@ TrainingSet load_training_set(const std::string& path, const TrainingSetSpec& sp
 /// The validation set beside a training file ("train" → "val" in the
 /// name), "" when there is none.
 std::string default_validation_path(const std::string& train_path);
+
+/// The held-out score of diffusion-style models: the mean training loss of
+/// `model` over `val` (batches of `batch`), with the noise of a generator
+/// seeded by `seed`, the same every epoch so that epochs compare. The
+/// score is NaN when `val` is empty.
+Evaluation validation_loss(Model& model, const TrainingSet& val, int batch, uint64_t seed, const torch::Device& device);
 
 }  // namespace xtaldiff
