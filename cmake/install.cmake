@@ -16,7 +16,7 @@ set(xtaldiff_header_dirs chem crystal eval io report util)
 if(XTALDIFF_WITH_TORCH)
   list(APPEND xtaldiff_export_targets xtaldiff_ml)
   set_target_properties(xtaldiff_ml PROPERTIES EXPORT_NAME ml)
-  list(APPEND xtaldiff_header_dirs data diffusion ml model sample train)
+  list(APPEND xtaldiff_header_dirs data diffusion discover ml model sample train)
 endif()
 
 install(TARGETS xtaldiff RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})

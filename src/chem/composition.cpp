@@ -293,4 +293,10 @@ bool Composition::almost_equal(const Composition& o, double tol) const {
   return true;
 }
 
+std::string compact_formula(const Composition& c) {
+  std::string out;
+  for (int z : c.elements_by_electronegativity()) out += element(z).symbol + format_amount(c.amount(z), true);
+  return out;
+}
+
 }  // namespace xtaldiff

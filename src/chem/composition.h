@@ -54,6 +54,10 @@ class Composition {
   std::map<int, double> amounts_;
 };
 
+/// "Li6P2S8Cl": the formula in pymatgen's element order without spaces or
+/// ones (amounts as written, not reduced).
+std::string compact_formula(const Composition& composition);
+
 /// Formats an amount as pymatgen's formula_double_format does ("2", "1.5"),
 /// omitting a 1 when `ignore_ones`.
 std::string format_amount(double amount, bool ignore_ones);

@@ -13,6 +13,7 @@
 
 #include "cli/commands.h"
 #include "chem/composition.h"
+#include "eval/composition_metrics.h"
 #include "eval/csp_metrics.h"
 #include "eval/csp_pairing.h"
 #include "eval/gen_inputs.h"
@@ -21,6 +22,7 @@
 #ifdef XTALDIFF_WITH_TORCH
 #include "ml/runtime.h"
 #endif
+#include "io/composition_file.h"
 #include "io/csv.h"
 #include "io/formats.h"
 #include "io/sample_ids.h"
@@ -142,6 +144,40 @@ void run_eval_gen(EvalGenCli& c) {
   if (r.sun) fmt::print("  S.U.N.        {:.2f} %\n", 100 * *r.sun);
 }
 
+struct EvalCompCli {
+  std::string samples, ref, train;
+  bool baselines = false, json = false;
+  uint64_t seed = 0;
+};
+
+// `eval comp`: generated formulas against a reference and the training set,
+// with the baselines beside them (eval/composition_metrics.h).
+void run_eval_comp(const EvalCompCli& c) {
+  if (c.baselines && c.train.empty()) throw Error("--baselines draws from --train: give it", ErrorKind::kUsage);
+  const auto samples = read_compositions(c.samples);
+  const auto ref = c.ref.empty() ? std::vector<Composition>{} : read_compositions(c.ref);
+  const auto train = c.train.empty() ? std::vector<Composition>{} : read_compositions(c.train);
+  std::vector<std::pair<std::string, CompositionMetrics>> rows = {{"samples", evaluate_compositions(samples, ref, train)}};
+  if (c.baselines)
+    for (const char* kind : {"uniform", "enumerate", "train"})
+      rows.emplace_back(kind, evaluate_compositions(baseline_compositions(kind, train, samples.size(), c.seed), ref, train));
+  if (c.json) {
+    nlohmann::ordered_json j;
+    for (const auto& [name, m] : rows) j[name] = m.to_json();
+    j["seed"] = c.seed;
+    fmt::print("{}\n", j.dump());
+    return;
+  }
+  auto pct = [](const std::optional<double>& v) { return v ? fmt::format("{:.2f} %", 100 * *v) : std::string("-"); };
+  auto num = [](const std::optional<double>& v) { return v ? fmt::format("{:.4f}", *v) : std::string("-"); };
+  fmt::print("{:<10} {:>7} {:>12} {:>9} {:>9} {:>12} {:>12}\n", "", "n", "SMACT-valid", "unique", "novel",
+             "W(#elem)", "TVD(elem)");
+  for (const auto& [name, m] : rows)
+    fmt::print("{:<10} {:>7} {:>12} {:>9} {:>9} {:>12} {:>12}\n", name, m.n, pct(m.smact_valid), pct(m.unique),
+               pct(m.novel), num(m.w_num_elements), num(m.element_frequency_tvd));
+  if (!c.ref.empty()) fmt::print("distances against {} ({} formulas)\n", c.ref, ref.size());
+}
+
 }  // namespace
 
 void add_eval_command(CLI::App& app) {
@@ -190,6 +226,20 @@ void add_eval_command(CLI::App& app) {
   gen->add_option("--stability-threshold", g->o.stability_threshold, "eV/atom")->capture_default_str();
   gen->add_flag("--json", g->json, "one JSON object");
   gen->callback([g] { run_eval_gen(*g); });
+
+  auto k = std::make_shared<EvalCompCli>();
+  CLI::App* comp = eval->add_subcommand(
+      "comp", "SMACT validity, uniqueness, novelty and distribution distances of generated formulas, with baselines");
+  comp->add_option("--samples", k->samples, "formulas: a CSV with a formula column (compositions.csv) or structures")
+      ->required();
+  comp->add_option("--ref", k->ref, "reference formulas or structures (the test split) for the distances");
+  comp->add_option("--train", k->train, "training formulas or structures, for novelty and the baselines");
+  comp->add_flag("--baselines", k->baselines,
+                 "also score as many formulas of each baseline: uniform (random elements of --train, counts 1-6), "
+                 "enumerate (a random SMACT-valid composition of a random system) and train (--train's own)");
+  comp->add_option("--seed", k->seed, "seed of the baselines' draws")->capture_default_str();
+  comp->add_flag("--json", k->json, "one JSON object");
+  comp->callback([k] { run_eval_comp(*k); });
 }
 
 }  // namespace xtaldiff::cli

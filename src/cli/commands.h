@@ -53,6 +53,8 @@ void add_sample_command(CLI::App& app);
 void add_predict_command(CLI::App& app);
 /// `xtaldiff model FILE [--json]`
 void add_model_command(CLI::App& app);
+/// `xtaldiff discover` (LibTorch): formulas to ranked structures.
+void add_discover_command(CLI::App& app);
 #endif
 
 }  // namespace xtaldiff::cli

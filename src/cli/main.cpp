@@ -43,6 +43,7 @@ const CommandEntry kCommands[] = {
     {xtaldiff::cli::add_sample_command},
     {xtaldiff::cli::add_predict_command},
     {xtaldiff::cli::add_model_command},
+    {xtaldiff::cli::add_discover_command},
 #endif
 };
 

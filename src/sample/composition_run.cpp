@@ -38,12 +38,6 @@ void reject_structure_options(const SampleRequest& r) {
 
 }  // namespace
 
-std::string compact_formula(const Composition& c) {
-  std::string out;
-  for (int z : c.elements_by_electronegativity()) out += element(z).symbol + format_amount(c.amount(z), true);
-  return out;
-}
-
 CompositionRun plan_composition_run(const SampleRequest& r, const CompositionModel& model,
                                     const nlohmann::json& metadata) {
   reject_structure_options(r);

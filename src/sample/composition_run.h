@@ -45,8 +45,6 @@ void run_composition_sampling(CompositionRun& run, const SampleRequest& request,
 /// Rows of the compositions, novelty against `metadata["training_formulas"]`.
 std::vector<CompositionRow> composition_rows(const std::vector<Composition>& compositions,
                                              const nlohmann::json& metadata);
-/// "Li6P2S8Cl": a cell formula in pymatgen's element order, ones left out.
-std::string compact_formula(const Composition& composition);
 /// Writes DIR/compositions.csv and DIR/manifest.json; returns the manifest.
 nlohmann::json write_composition_run(const std::string& out_dir, const SampleRequest& request, const CompositionRun& run,
                                      const nlohmann::json& metadata, const std::string& command_line);

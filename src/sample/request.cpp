@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <set>
 
@@ -149,6 +150,33 @@ std::vector<SampleTask> system_tasks(const SampleRequest& r, const DatasetStats&
                                 "model was trained on",
                                 skipped, r.system));
   if (tasks.empty()) throw Error("--system " + r.system + ": no composition fits the model's atom counts", ErrorKind::kUsage);
+  return tasks;
+}
+
+std::vector<SampleTask> composition_list_tasks(const SampleRequest& r, const DatasetStats& stats,
+                                              std::vector<std::string>& notes) {
+  std::vector<SampleTask> tasks;
+  std::size_t skipped = 0;
+  const int min_n = stats.num_atoms.empty() ? 1 : stats.min_atoms();
+  const int max_n = stats.num_atoms.empty() ? std::numeric_limits<int>::max() : stats.max_atoms();
+  for (const auto& comp : r.compositions) {
+    const Composition reduced = comp.reduced();
+    const int unit = static_cast<int>(std::lround(reduced.num_atoms()));
+    int used = 0;
+    for (int z = 1; used < r.max_formula_units && unit * z <= max_n; ++z) {
+      if (unit * z < min_n) continue;
+      const auto species = species_of(reduced, z);
+      const std::string id = compact_formula(Composition::from_species(species));
+      for (int i = 0; i < r.per_composition; ++i) tasks.push_back({id, i, species, 0});
+      ++used;
+    }
+    skipped += used == 0;
+  }
+  if (skipped)
+    notes.push_back(fmt::format("{} compositions skipped: no multiple of their formula unit has an atom count within the "
+                                "model's training range ({}-{})",
+                                skipped, min_n, max_n));
+  if (tasks.empty()) throw Error("no composition fits the model's atom counts", ErrorKind::kUsage);
   return tasks;
 }
 
@@ -313,7 +341,7 @@ int atoms_for_composition(const Composition& comp, const DatasetStats& stats) {
 }
 
 SamplePlan plan_sample(const SampleRequest& r, LoadedModel& loaded) {
-  const int sources = !r.formula.empty() + !r.from.empty() + !r.system.empty();
+  const int sources = !r.formula.empty() + !r.from.empty() + !r.system.empty() + !r.compositions.empty();
   if (sources > 1) throw Error("give at most one of --formula, --from or --system", ErrorKind::kUsage);
   SamplePlan plan;
   plan.denovo = sources == 0;
@@ -344,6 +372,8 @@ SamplePlan plan_sample(const SampleRequest& r, LoadedModel& loaded) {
     for (int i = 0; i < r.n; ++i) plan.tasks.push_back({id, i, species, 0});
   } else if (!r.system.empty()) {
     plan.tasks = system_tasks(r, stats, plan.notes);
+  } else if (!r.compositions.empty()) {
+    plan.tasks = composition_list_tasks(r, stats, plan.notes);
   } else {
     plan.tasks = dataset_tasks(r);
   }

@@ -41,6 +41,12 @@ struct SampleRequest {
   int k = 1, skip = 0, limit = 0;
   std::string system;      ///< "Li-P-S-Cl": CSP of every valid composition
   int max_coeff = 6, per_composition = 1;
+  /// CSP of each of these compositions (`discover`): the multiples of its
+  /// reduced formula whose atom counts lie within the model's training
+  /// range, at most `max_formula_units` of them (smallest first), with
+  /// per_composition samples each; task ids are the cell formulas ("Li6P2S8").
+  std::vector<Composition> compositions;
+  int max_formula_units = 2;
   // De novo element constraints.
   std::string elements, require, prompt;
   int max_elements = 0;
