@@ -181,6 +181,28 @@ TEST(StructureMatcher, AgreesWithPymatgenOnRealModelOutputs) {
   EXPECT_EQ(a.max_close, a.both_match);
 }
 
+// More raw outputs, so that each benchmark has thousands of real pairs
+// (tests/fixtures/matcher_real_outputs_more.jsonl.gz, written by
+// tools/make_real_matcher_fixtures.py; the runs are listed there): the
+// Perov-5 flow model at 50 ODE steps and the score model at 10 Heun steps,
+// the Carbon-24 model at 50 steps, mp20-csp at 10 steps on MP-20 and at 20
+// steps on MPTS-52 (cells of up to 52 atoms, beyond its training).
+TEST(StructureMatcher, AgreesWithPymatgenOnMoreRealOutputs) {
+  const auto pairs = read_pairs("matcher_real_outputs_more.jsonl.gz");
+  ASSERT_GE(pairs.size(), 6500u) << "tests/fixtures/matcher_real_outputs_more.jsonl.gz is incomplete";
+  for (const char* label : {"perov_flow50", "perov_heun10", "carbon_ode50", "mp20_ode10", "mpts52_mp20model"}) {
+    std::vector<Pair> subset;
+    for (const Pair& p : pairs)
+      if (p.kind == label) subset.push_back(p);
+    ASSERT_GE(subset.size(), 700u) << label;
+    const Agreement a = compare_with_pymatgen(subset, true);
+    EXPECT_EQ(a.match_agree, a.pairs) << label;
+    EXPECT_EQ(a.fit_agree, a.pairs) << label;
+    EXPECT_EQ(a.rms_close, a.both_match) << label;
+    EXPECT_EQ(a.max_close, a.both_match) << label;
+  }
+}
+
 // The same on the real benchmarks: raw predictions of the GPU-trained MP-20
 // CSP model and of an MPTS-52 fine-tune (up to 52 atoms; cells off by 2-15x
 // in volume; tests/fixtures/matcher_real_outputs_mp.jsonl.gz, written by

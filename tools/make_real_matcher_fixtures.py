@@ -36,6 +36,21 @@ written by
         mp20_gpu=OUT_MP20/samples.csv=data/datasets/mp_20/test.csv.gz=0-799 \\
         mpts52_clip=OUT_CLIP67/samples.csv=data/datasets/mpts_52/test.csv.gz \\
         mpts52_wide=OUT_CLIP0/samples.csv=data/datasets/mpts_52/test.csv.gz
+
+The third fixture, tests/fixtures/matcher_real_outputs_more.jsonl.gz (so
+that every benchmark has thousands of real pairs; session of 2026-12-07,
+build of commit 5b58009, seed 7, 1 thread, `xtaldiff sample --from GT
+--skip A --limit B --sampler S --steps N --seed 7 --threads 1`):
+    perov_flow50      perov5-csp-flow, ode 50, Perov-5 test rows 3000-3784
+    perov_heun10      perov5-csp, heun 10, Perov-5 test rows 0-999
+    carbon_ode50      carbon24-csp, ode 50, Carbon-24 test rows 400-1999
+    mp20_ode10        mp20-csp, ode 10, MP-20 test rows 1000-2599
+    mpts52_mp20model  mp20-csp (trained on at most 20 atoms), ode 20,
+                      MPTS-52 test rows 200-1799 (1598 pairs: pymatgen
+                      cannot read two of the 1600 predictions)
+written by
+    /usr/bin/python3 tools/make_real_matcher_fixtures.py --out tests/fixtures/matcher_real_outputs_more.jsonl.gz \\
+        perov_flow50=OUT/perov_flow50/samples.csv=data/datasets/perov_5/test.csv.gz ... (one LABEL=SAMPLES=GT each)
 """
 import os
 
