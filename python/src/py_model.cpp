@@ -1,13 +1,15 @@
-// Model: a loaded diffusion model file, its description (`model --json`)
-// and sample(), which plans, checks and runs a request exactly as `xtaldiff
-// sample` does (sample/request.h, sample/sample_run.h), with the GIL
-// released while it samples.
+// Model: a loaded model file, its description (`model --json`) and
+// sample(), which plans, checks and runs a request exactly as `xtaldiff
+// sample` does (sample/request.h, sample/sample_run.h; for a composition
+// model sample/composition_run.h), with the GIL released while it samples.
 #include <pybind11/functional.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include "ml/runtime.h"
+#include "model/composition_model.h"
 #include "model/model_file.h"
+#include "sample/composition_run.h"
 #include "py_common.h"
 #include "sample/model_info.h"
 #include "sample/request.h"
@@ -21,7 +23,8 @@ py::object json_to_python(const nlohmann::json& j) { return py::module_::import(
 
 struct PyModel {
   std::string path;
-  LoadedModel loaded;
+  LoadedModel loaded;            ///< a diffusion model
+  LoadedArchive composition;     ///< or a composition model (its `model` set)
   nlohmann::json info;
 };
 
@@ -30,7 +33,10 @@ std::unique_ptr<PyModel> load(const std::string& path) {
   m->path = path;
   py::gil_scoped_release nogil;
   m->info = describe_model_file(path);  // also refuses files that are not models, with the CLI's message
-  m->loaded = load_model_file(path);
+  if (m->info.value("task", "") == "composition")
+    m->composition = read_model_file(path);
+  else
+    m->loaded = load_model_file(path);
   return m;
 }
 
@@ -101,6 +107,59 @@ py::tuple sample(PyModel& m, const py::dict& a, const py::object& progress) {
   return py::make_tuple(crystals_of(run.out), json_to_python(details));
 }
 
+// Formulas from a composition model: (list of cell formulas, details).
+py::tuple sample_formulas(PyModel& m, const py::dict& a) {
+  if (!m.composition.model) throw Error(m.path + ": not a composition model", ErrorKind::kUsage);
+  SampleRequest r;
+  r.model_path = m.path;
+  auto str = [&](const char* k, std::string& out) { if (a.contains(k)) out = a[k].cast<std::string>(); };
+  auto num = [&](const char* k, auto& out) { if (a.contains(k)) out = a[k].cast<std::decay_t<decltype(out)>>(); };
+  num("n", r.n);
+  str("elements", r.elements);
+  str("require", r.require);
+  str("system", r.system);
+  str("prompt", r.prompt);
+  num("max_elements", r.max_elements);
+  str("atoms", r.atoms);
+  if (a.contains("targets")) r.targets = a["targets"].cast<std::vector<std::string>>();
+  num("guidance", r.cfg_weight);
+  num("steps", r.steps);
+  str("device", r.device);
+  num("seed", r.seed);
+  // Structure options, refused by plan_composition_run with the CLI's message.
+  str("formula", r.formula);
+  str("from", r.from);
+  num("spacegroup", r.spacegroup);
+  str("guide", r.guide);
+  num("k", r.k);
+  str("sampler", r.sampler);
+  int threads = 0;
+  num("threads", threads);
+  if (r.n < 1) throw Error("n must be at least 1", ErrorKind::kUsage);
+  configure_threads(threads);
+  auto& model = dynamic_cast<CompositionModel&>(m.composition.ema ? *m.composition.ema : *m.composition.model);
+  CompositionRun run = plan_composition_run(r, model, m.composition.state.metadata);
+  {
+    py::gil_scoped_release nogil;
+    run_composition_sampling(run, r, model);
+  }
+  std::vector<std::string> formulas;
+  for (const auto& c : run.sampled.compositions) formulas.push_back(compact_formula(c));
+  const auto rows = composition_rows(run.sampled.compositions, m.composition.state.metadata);
+  std::vector<bool> valid, novel;
+  for (const auto& row : rows) valid.push_back(row.smact_valid), novel.push_back(row.novel);
+  const nlohmann::json details = {{"warnings", run.warnings},
+                                  {"draws", run.sampled.draws},
+                                  {"malformed_draws", run.sampled.malformed},
+                                  {"rejected_draws", run.sampled.rejected},
+                                  {"draw_limit_reached", run.sampled.exhausted},
+                                  {"network_evaluations", run.sampled.network_evaluations},
+                                  {"smact_valid", valid},
+                                  {"novel", novel},
+                                  {"seconds", run.seconds}};
+  return py::make_tuple(formulas, json_to_python(details));
+}
+
 }  // namespace
 
 void bind_model(py::module_& m) {
@@ -108,7 +167,8 @@ void bind_model(py::module_& m) {
       .def(py::init(&load), py::arg("path"))
       .def_readonly("path", &PyModel::path)
       .def_property_readonly("info", [](const PyModel& p) { return json_to_python(p.info); })
-      .def("_sample", &sample, py::arg("args"), py::arg("progress") = py::none());
+      .def("_sample", &sample, py::arg("args"), py::arg("progress") = py::none())
+      .def("_sample_formulas", &sample_formulas, py::arg("args"));
 }
 
 }  // namespace xtaldiff::python

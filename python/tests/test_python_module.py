@@ -365,3 +365,27 @@ def test_works_without_pymatgen_and_ase_for_its_own_structures(tmp_path):
                        text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["2", "True", "ImportError", "pymatgen.core"]
+
+
+COMPOSITION_MODEL = ROOT / "models" / "mp20-composition.xtd"
+
+
+def test_composition_model_gives_the_clis_formulas(tmp_path):
+    m = xtaldiff.Model(COMPOSITION_MODEL)
+    assert m.info["task"] == "composition"
+    formulas = m.sample(n=20, system="Li-P-S", seed=3, steps=20, threads=1, format="xtaldiff")
+    assert len(formulas) == 20
+    rc, _, err = cli("sample", "--model", COMPOSITION_MODEL, "-n", 20, "--system", "Li-P-S", "--seed", 3,
+                     "--steps", 20, "--threads", 1, "--out", tmp_path / "c")
+    assert rc == 0, err
+    lines = (tmp_path / "c" / "compositions.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in lines[1:]] == formulas
+    assert len(m.last_run["smact_valid"]) == 20
+    pymatgen = pytest.importorskip("pymatgen.core")
+    comps = m.sample(n=5, system="Li-P-S", seed=3, steps=20, threads=1)
+    assert all(isinstance(c, pymatgen.Composition) for c in comps)
+    assert all({str(e) for e in c.elements} == {"Li", "P", "S"} for c in comps)
+    with pytest.raises(ValueError, match="--formula is for structure models"):
+        m.sample(formula="SrTiO3")
+    with pytest.raises(ValueError, match="not trained on band_gap_x"):
+        m.sample(n=2, targets={"band_gap_x": 1.0})

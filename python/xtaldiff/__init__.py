@@ -147,7 +147,9 @@ class Model:
                targets=None, guidance=None, sampler="auto", steps=None, seed=0, device="cpu", threads=None,
                format="pymatgen", progress=False, z=None, prompt=None, max_elements=None, dataset=None, k=None,
                limit=None, max_coeff=None, per_composition=None, anneal=None, guide=None, precision=None):
-        """Structures from the model, as `xtaldiff sample` makes them.
+        """Structures from the model, as `xtaldiff sample` makes them (from a
+        composition model: formulas, pymatgen Compositions or, with
+        format="xtaldiff", cell formulas as text).
 
         formula="SrTiO3" (CSP, n samples), dataset="test.csv.gz" (one CSP task
         per row, k samples each), system="Li-P-S-Cl" (every valid composition),
@@ -158,6 +160,13 @@ class Model:
         UserWarning says so. progress=True shows a tqdm bar when tqdm is
         installed, or pass a callable progress(done, total).
         """
+        if self.info.get("task") == "composition":
+            structure_options = {"formula": formula, "from": dataset, "spacegroup": spacegroup, "guide": guide,
+                                 "k": k, "sampler": None if sampler == "auto" else sampler}
+            return self._sample_formulas(n=n, elements=elements, require=require, system=system, prompt=prompt,
+                                         max_elements=max_elements, atoms=atoms, targets=targets, guidance=guidance,
+                                         steps=steps, seed=seed, device=device, threads=threads, format=format,
+                                         refused=structure_options)
         if format not in FORMATS:
             raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {format!r}")
         args = {"n": int(n), "sampler": sampler, "seed": int(seed), "device": device,
@@ -203,3 +212,30 @@ class Model:
             warnings.warn(f"{details['failed']} crystals were still non-finite after retries and are not returned",
                           RuntimeWarning, stacklevel=2)
         return convert(crystals, format)
+
+    def _sample_formulas(self, n, elements, require, system, prompt, max_elements, atoms, targets, guidance, steps,
+                         seed, device, threads, format, refused):
+        """A composition model's formulas: cell formulas as text (format="xtaldiff") or pymatgen
+        Compositions (format="pymatgen"); Model.last_run has each one's SMACT validity and novelty."""
+        if format not in ("pymatgen", "xtaldiff"):
+            raise ValueError(f"a composition model gives formulas: format 'pymatgen' or 'xtaldiff', not {format!r}")
+        args = {"n": int(n), "elements": _text_list(elements), "require": _text_list(require), "system": system,
+                "prompt": _text_list(prompt), "max_elements": max_elements,
+                "atoms": None if atoms is None else str(atoms), "targets": _targets(targets), "guidance": guidance,
+                "steps": steps, "seed": int(seed), "device": device, "threads": threads}
+        args.update(refused)  # structure options: refused by the library with the CLI's message
+        args = {key: value for key, value in args.items() if value is not None}
+        if args.get("from") is not None:
+            args["from"] = str(args["from"])
+        formulas, details = self._model._sample_formulas(args)
+        self.last_run = details
+        for w in details["warnings"]:
+            warnings.warn(w, UserWarning, stacklevel=3)
+        if details["draw_limit_reached"]:
+            warnings.warn(f"only {len(formulas)} of {n} formulas met the constraints after {details['draws']} draws",
+                          RuntimeWarning, stacklevel=3)
+        if format == "xtaldiff":
+            return formulas
+        from pymatgen.core import Composition
+
+        return [Composition(f) for f in formulas]
