@@ -125,11 +125,16 @@ std::vector<Composition> propose_formulas(const DiscoverOptions& o, const std::s
   return run.sampled.compositions;
 }
 
-// Stage files are read without a binary cache beside them.
+// Stage files are read as `eval csp` reads predictions (sampled atoms that
+// coincide are kept, to be judged invalid, not merged or refused), without
+// a binary cache beside them.
 Dataset read_stage(const std::string& path) {
-  DatasetReadOptions ro;
+  ReadOptions ro;
   ro.use_cache = false;
-  return read_cdvae_csv(path, ro);
+  ro.overlap_tolerance = 0;
+  ro.cif.merge_tolerance = 1e-6;
+  ro.cif.merge_distinct_sites = false;
+  return read_structures(path, ro);
 }
 
 // One finished CSP chunk's structures with ids "<cell formula>_<k>".
