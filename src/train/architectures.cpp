@@ -22,20 +22,24 @@ double default_step_lr(const std::string& data) {
   return 1e-5;
 }
 
+// The one-line summary of a run scored by its validation loss.
+TrainReport loss_report(int epochs, double hours, double train_loss, double val_loss, bool interrupted,
+                        const std::string& out) {
+  TrainReport report;
+  report.interrupted = interrupted;
+  report.summary = fmt::format("{} {} epochs in {:.2f} h: train loss {:.4f}, {}; wrote {}{}",
+                               interrupted ? "stopped by a signal after" : "trained", epochs, hours, train_loss,
+                               std::isfinite(val_loss) ? fmt::format("val loss {:.4f}", val_loss) : "no validation set",
+                               out, interrupted ? " (continue with --resume)" : "");
+  return report;
+}
+
 TrainReport train_diffcsp(const TrainRequest& r) {
   TrainOptions o = r.options;
   o.net.diffuse_types = r.task == "gen";
   if (o.diffusion.step_lr == DiffusionOptions{}.step_lr) o.diffusion.step_lr = default_step_lr(o.data);
   const TrainSummary s = train_model(o);
-  TrainReport report;
-  report.interrupted = s.interrupted;
-  report.summary = fmt::format("{} {} epochs in {:.2f} h: train loss {:.4f}, {}; wrote {}{}",
-                               s.interrupted ? "stopped by a signal after" : "trained", s.epochs_done, s.hours,
-                               s.train_loss,
-                               std::isfinite(s.val_loss) ? fmt::format("val loss {:.4f}", s.val_loss)
-                                                         : "no validation set",
-                               o.out, s.interrupted ? " (continue with --resume)" : "");
-  return report;
+  return loss_report(s.epochs_done, s.hours, s.train_loss, s.val_loss, s.interrupted, o.out);
 }
 
 TrainReport train_property_gnn(const TrainRequest& r) {
@@ -102,15 +106,7 @@ TrainReport train_composition(const TrainRequest& r) {
   o.model.conditions = r.options.net.condition_properties;
   o.model.steps = r.options.diffusion.steps;
   const auto s = train_composition_model(o);
-  TrainReport report;
-  report.interrupted = s.interrupted;
-  report.summary = fmt::format("{} {} epochs in {:.2f} h: train loss {:.4f}, {}; wrote {}{}",
-                               s.interrupted ? "stopped by a signal after" : "trained", s.epochs_done, s.hours,
-                               s.train_loss,
-                               std::isfinite(s.val_loss) ? fmt::format("val loss {:.4f}", s.val_loss)
-                                                         : "no validation set",
-                               o.out, s.interrupted ? " (continue with --resume)" : "");
-  return report;
+  return loss_report(s.epochs_done, s.hours, s.train_loss, s.val_loss, s.interrupted, o.out);
 }
 
 // Every registered architecture's trainer.
