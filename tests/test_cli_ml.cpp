@@ -410,3 +410,41 @@ TEST(Cli, TrainingStoppedBySigtermWritesItsModelAndResumes) {
   r = run("model " + (t / "s.xtd"));
   EXPECT_NE(r.out.find("training: " + std::to_string(cut) + " epochs"), std::string::npos) << r.out;
 }
+
+TEST(Cli, TrainsAUniMatCspModelAndSamplesWithIt) {
+  TempDir t;
+  const std::string val = data("datasets/perov_5/val.csv.gz");
+  CliRun r = run("train --arch unimat --task csp --objective flow --config tiny --epochs 1 --batch 512 --threads 1 -q "
+                 "--data " + val + " --out " + (t / "u.xtd"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run("model " + (t / "u.xtd"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("architecture unimat"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("UniMat U-Net over 3 slots"), std::string::npos) << r.out;  // Perov-5: at most 3 of one element
+  r = run("sample --model " + (t / "u.xtd") + " --from " + data("datasets/perov_5/test.csv.gz") +
+          " --limit 4 --threads 1 -q --out " + (t / "o"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto m = nlohmann::json::parse(xtaldiff::read_file(t / "o/manifest.json"));
+  EXPECT_EQ(m["sampler"], "ode");
+  EXPECT_EQ(m["coord_objective"], "flow");
+  const auto out = xtaldiff::read_cdvae_csv(t / "o/samples.csv");
+  ASSERT_EQ(out.size(), 4u);
+  // Refusals, before any work: more atoms of one element than the tensor
+  // has slots; generation, conditions and a GNN's weights for UniMat.
+  r = run("sample --model " + (t / "u.xtd") + " --formula Sr2Ti2O6 --out " + (t / "x"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("more than 3 atoms of O"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(t / "x"));
+  r = run("train --arch unimat --task gen --config tiny --epochs 1 --data " + val + " --out " + (t / "g.xtd"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--arch unimat trains csp"), std::string::npos) << r.out;
+  r = run("train --arch unimat --task csp --condition spacegroup --config tiny --epochs 1 --data " + val + " --out " +
+          (t / "c.xtd"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("takes no --condition"), std::string::npos) << r.out;
+  r = run("train --arch unimat --task csp --config tiny --epochs 1 --init " + shipped_model("perov5-csp.xtd") +
+          " --data " + val + " --out " + (t / "i.xtd"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("cannot start a unimat model"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(t / "g.xtd"));
+}

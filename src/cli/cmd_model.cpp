@@ -64,8 +64,18 @@ void run_model(const ModelCli& c) {
              j["arch"].get<std::string>());
   if (j["kind"] == "diffusion") {
     const auto& net = j["network"];
-    fmt::print("  network: hidden {}, {} layers, {} frequencies, {} parameters\n", net["hidden"].get<int>(),
-               net["layers"].get<int>(), net["num_freqs"].get<int>(), j["parameters"].get<int64_t>());
+    const auto& unimat = j.value("unimat", nlohmann::json(nullptr));
+    if (unimat.is_null()) {
+      fmt::print("  network: hidden {}, {} layers, {} frequencies, {} parameters\n", net["hidden"].get<int>(),
+                 net["layers"].get<int>(), net["num_freqs"].get<int>(), j["parameters"].get<int64_t>());
+    } else {
+      std::string mults;
+      for (const auto& m : unimat["multipliers"]) mults += (mults.empty() ? "" : ",") + std::to_string(m.get<int>());
+      fmt::print("  network: UniMat U-Net over {} slots x 9 rows x 18 groups, width {} x ({}), {} residual blocks per "
+                 "level, attention at {} levels, {} parameters\n",
+                 unimat["slots"].get<int>(), unimat["width"].get<int>(), mults, unimat["res_blocks"].get<int>(),
+                 unimat["attention_levels"].get<int>(), j["parameters"].get<int64_t>());
+    }
     fmt::print("  diffusion: T = {}, coordinates by {}{}{}\n", j["diffusion"]["steps"].get<int>(),
                j["diffusion"].value("coord_objective", "score") == "flow" ? "flow matching (velocity)"
                                                                          : "VE score (DiffCSP)",

@@ -23,26 +23,42 @@ DiffusionOptions DiffusionOptions::from_json(const nlohmann::json& j) {
   return o;
 }
 
-DiffusionModel::DiffusionModel(const CspNetOptions& n, const DiffusionOptions& d)
+DiffusionModel::DiffusionModel(const CspNetOptions& n, const DiffusionOptions& d,
+                               const std::optional<UniMatOptions>& unimat)
     : net_options_(n),
       diffusion_options_(d),
-      net_(n),
+      unimat_options_(unimat),
       processes_(d.steps, d.sigma_begin, d.sigma_end),
       d3pm_(d.steps, n.vocab) {
-  register_module("net", net_);
+  if (!unimat) {
+    net_ = register_module("net", CspNet(n));
+    return;
+  }
+  // What this version of UniMat learns: CSP of unconditioned compositions.
+  if (n.diffuse_types)
+    throw Error("--arch unimat learns CSP (--task csp); de novo generation on the periodic-table tensor is not built",
+                ErrorKind::kUsage);
+  if (n.conditioned())
+    throw Error("--arch unimat takes no --condition (space-group and property conditioning are DiffCSP's)",
+                ErrorKind::kUsage);
+  unimat_ = register_module("unimat", UniMatNet(*unimat));
 }
 
 DiffusionModel DiffusionModel::from_config(const nlohmann::json& config) {
+  std::optional<UniMatOptions> unimat;
+  if (config.contains("unimat")) unimat = UniMatOptions::from_json(config.at("unimat"));
   return DiffusionModel(CspNetOptions::from_json(config.at("network")),
-                        DiffusionOptions::from_json(config.at("diffusion")));
+                        DiffusionOptions::from_json(config.at("diffusion")), unimat);
 }
 
 nlohmann::json DiffusionModel::config() const {
-  return {{"network", net_options_.to_json()}, {"diffusion", diffusion_options_.to_json()}};
+  nlohmann::json j = {{"network", net_options_.to_json()}, {"diffusion", diffusion_options_.to_json()}};
+  if (unimat_options_) j["unimat"] = unimat_options_->to_json();
+  return j;
 }
 
 DiffusionModel DiffusionModel::deep_copy() const {
-  DiffusionModel copy(net_options_, diffusion_options_);
+  DiffusionModel copy(net_options_, diffusion_options_, unimat_options_);
   copy.to(module_device(*this));
   copy_module_state(*this, copy);
   return copy;
@@ -50,9 +66,10 @@ DiffusionModel DiffusionModel::deep_copy() const {
 
 nlohmann::json DiffusionModel::describe() const {
   int64_t parameters = 0;
-  for (const auto& p : net_->parameters()) parameters += p.numel();
+  for (const auto& p : this->parameters()) parameters += p.numel();
   return {{"kind", "diffusion"},
-          {"network", net_options_.to_json()},
+          {"network", net_options_.to_json()},  // UniMat: only vocab and conditions apply
+          {"unimat", unimat_options_ ? unimat_options_->to_json() : nlohmann::json(nullptr)},
           {"parameters", parameters},
           {"diffusion", diffusion_options_.to_json()},
           {"type_diffusion", net_options_.diffuse_types ? nlohmann::json(net_options_.type_diffusion)
@@ -63,6 +80,10 @@ nlohmann::json DiffusionModel::describe() const {
 DenoiserOutput DiffusionModel::denoise(const torch::Tensor& t, const torch::Tensor& atoms, const CrystalBatch& batch,
                                  const torch::Tensor& frac, const torch::Tensor& lattice, const EdgeIndex& edges,
                                  const Condition& condition) {
+  if (unimat_) {
+    if (condition.any()) throw Error("a UniMat model takes no condition", ErrorKind::kUsage);
+    return unimat_->forward(t, atoms, frac, lattice, batch.crystal_of_atom, batch.num_crystals());
+  }
   return net_->forward(t, atoms, frac, lattice, edges, batch.crystal_of_atom, batch.num_crystals(), condition);
 }
 
@@ -80,7 +101,8 @@ LossParts DiffusionModel::loss(const CrystalBatch& batch, BatchNoise& noise) {
   auto t_atom = t.index_select(0, batch.crystal_of_atom);
   auto [xt, target] = flow() ? processes_.flow.noise_and_target(batch.frac, t_atom, noise_x, batch.crystal_of_atom, b)
                              : processes_.coords.noise_and_target(batch.frac, t_atom, noise_x);
-  const EdgeIndex edges = EdgeIndex::fully_connected(batch.counts, dev, dense_edges_);
+  // UniMat needs no edges: its grid is the crystal.
+  const EdgeIndex edges = unimat_ ? EdgeIndex{} : EdgeIndex::fully_connected(batch.counts, dev, dense_edges_);
   torch::Tensor atoms = batch.atom_types, eps_a, x0_state, xt_state;
   if (d3pm()) {
     x0_state = batch.atom_types - 1;

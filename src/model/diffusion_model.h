@@ -11,6 +11,8 @@
 /// (`CspNetOptions::type_diffusion`).
 #pragma once
 
+#include <optional>
+
 #include <nlohmann/json.hpp>
 
 #include "data/crystal_batch.h"
@@ -19,6 +21,7 @@
 #include "diffusion/type_ddpm.h"
 #include "model/cspnet.h"
 #include "model/model.h"
+#include "model/unimat_net.h"
 
 namespace xtaldiff {
 
@@ -56,15 +59,21 @@ struct DiffusionOptions {
 /// The "diffcsp" architecture: DiffCSP's periodic GNN (model/cspnet.h)
 /// with the diffusion processes of the lattice, the coordinates and, for
 /// generation, the types. Registered under its submodule name "net".
+/// With UniMat options it is the "unimat" architecture instead: the same
+/// processes, samplers and loss around UniMat's U-Net over the
+/// periodic-table tensor (model/unimat_net.h, submodule "unimat"; CSP
+/// only), so every sampler and `sample` option works with both.
 class DiffusionModel : public Model {
  public:
-  DiffusionModel(const CspNetOptions& net_options, const DiffusionOptions& diffusion_options);
-  /// The model file's configuration: {"network": ..., "diffusion": ...}.
+  DiffusionModel(const CspNetOptions& net_options, const DiffusionOptions& diffusion_options,
+                 const std::optional<UniMatOptions>& unimat = std::nullopt);
+  /// The model file's configuration: {"network": ..., "diffusion": ...}
+  /// (+ "unimat": ...).
   static DiffusionModel from_config(const nlohmann::json& config);
   /// Deep copy (weights and buffers, on the same device), e.g. for EMA weights.
   DiffusionModel deep_copy() const;
 
-  std::string arch() const override { return "diffcsp"; }
+  std::string arch() const override { return unimat_options_ ? "unimat" : "diffcsp"; }
   std::string task() const override { return generative() ? "gen" : "csp"; }
   nlohmann::json config() const override;
   LossParts loss(const CrystalBatch& batch, BatchNoise& noise) override;
@@ -79,8 +88,11 @@ class DiffusionModel : public Model {
   bool conditioned_on_spacegroup() const { return net_options_.condition_spacegroup; }
   bool generative() const { return net_options_.diffuse_types; }
 
+  /// DiffCSP's GNN (null for a UniMat model).
   CspNet& net() { return net_; }
   const CspNet& net() const { return net_; }
+  /// UniMat's options, or nullopt for DiffCSP's GNN.
+  const std::optional<UniMatOptions>& unimat_options() const { return unimat_options_; }
   const CspNetOptions& net_options() const { return net_options_; }
   const DiffusionOptions& diffusion_options() const { return diffusion_options_; }
   const LatticeDdpm& lattice_process() const { return processes_.lattice; }
@@ -97,7 +109,9 @@ class DiffusionModel : public Model {
  private:
   CspNetOptions net_options_;
   DiffusionOptions diffusion_options_;
-  CspNet net_;
+  std::optional<UniMatOptions> unimat_options_;
+  CspNet net_{nullptr};
+  UniMatNet unimat_{nullptr};
   CrystalProcesses processes_;
   TypeD3pm d3pm_;
   bool dense_edges_ = true;

@@ -21,6 +21,14 @@ const std::vector<Architecture>& architectures() {
        [](const nlohmann::json& config) -> std::unique_ptr<Model> {
          return std::make_unique<DiffusionModel>(DiffusionModel::from_config(config));
        }},
+      {"unimat",
+       "UniMat's 3D U-Net over the periodic-table tensor (slots x rows x groups) with the same lattice and coordinate "
+       "processes (CSP)",
+       {"csp"},
+       [](const nlohmann::json& config) -> std::unique_ptr<Model> {
+         if (!config.contains("unimat")) throw Error("a unimat model's configuration has no \"unimat\" object");
+         return std::make_unique<DiffusionModel>(DiffusionModel::from_config(config));
+       }},
       {"property-gnn",
        "the periodic GNN encoder with a per-crystal head: a noise-aware property predictor for guidance and predict",
        {"property"},

@@ -1,11 +1,15 @@
 #include "sample/sampler.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <optional>
 #include <cmath>
 
+#include "chem/element.h"
 #include "dist/distributed.h"
 #include "ml/runtime.h"
 #include "util/error.h"
@@ -212,7 +216,9 @@ BatchResult run_batch(DiffusionModel& model, const CrystalBatch& b, const TypeSt
                                                   torch::full_like(b.atom_types, d3pm.mask_state()))
                                    : torch::Tensor();
   torch::Tensor a0_last;
-  const EdgeIndex edges = EdgeIndex::fully_connected(b.counts, dev);
+  // UniMat's grid needs no edges (a property model guiding it does).
+  const EdgeIndex edges =
+      model.unimat_options() && !guidance ? EdgeIndex{} : EdgeIndex::fully_connected(b.counts, dev);
   const auto& lat = model.lattice_process();
   const auto& crd = model.coord_process();
   const auto& flw = model.coord_flow();
@@ -451,6 +457,16 @@ void check_sample_request(DiffusionModel& model, const std::vector<CrystalTask>&
       if (z < 1 || z > vocab)
         throw Error("task " + std::to_string(i + 1) + ": element Z=" + std::to_string(z) +
                         " is outside the model's vocabulary", ErrorKind::kUsage);
+    // UniMat's tensor has a fixed number of slots per element.
+    if (const auto& unimat = model.unimat_options(); unimat && !tasks[i].species.empty()) {
+      std::map<int, int> count;
+      for (int z : tasks[i].species)
+        if (++count[z] > unimat->slots)
+          throw Error(fmt::format("task {}: more than {} atoms of {}, the most the UniMat model's tensor holds per "
+                                  "element (its training set's largest count)",
+                                  i + 1, unimat->slots, element(z).symbol),
+                      ErrorKind::kUsage);
+    }
   }
   if (o.spacegroup != 0) {
     if (o.spacegroup < 1 || o.spacegroup > 230)
@@ -518,7 +534,7 @@ std::vector<Structure> sample_crystals(DiffusionModel& model, const std::vector<
   const auto start = std::chrono::steady_clock::now();
   const torch::Device dev = parse_device(o.device);
   model.to(dev);
-  model.net()->eval();
+  model.eval();
   check_sample_request(model, tasks, constraints, o);
   const int T = model.diffusion_options().steps;
   const int steps = o.steps > 0 ? o.steps : T;
@@ -537,8 +553,8 @@ std::vector<Structure> sample_crystals(DiffusionModel& model, const std::vector<
   std::optional<DiffusionModel> half;
   if (o.precision == "bf16") {
     half.emplace(model.deep_copy());
-    half->net()->to(torch::kBFloat16);
-    half->net()->eval();
+    half->to(torch::kBFloat16);
+    half->eval();
   }
   torch::NoGradGuard no_grad;
   // Inference tensors cannot enter autograd, so guided sampling runs

@@ -42,6 +42,34 @@ TrainReport train_diffcsp(const TrainRequest& r) {
   return loss_report(s.epochs_done, s.hours, s.train_loss, s.val_loss, s.interrupted, o.out);
 }
 
+// --config for UniMat: a preset or a JSON file with a "unimat" object
+// (UniMatOptions' keys).
+UniMatOptions unimat_config(const std::string& config) {
+  if (config == "tiny" || config == "small" || config == "base") return UniMatOptions::preset(config);
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(config));
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(config + ": not valid JSON (" + e.what() + ")");
+  }
+  if (!j.contains("unimat")) throw Error(config + ": no \"unimat\" object for --arch unimat", ErrorKind::kUsage);
+  nlohmann::json merged = UniMatOptions::preset("small").to_json();
+  merged["slots"] = 1;  // validated below, then replaced by the data's unless the file sets it
+  merged.update(j["unimat"]);
+  UniMatOptions o = UniMatOptions::from_json(merged);
+  if (!j["unimat"].contains("slots")) o.slots = 0;
+  return o;
+}
+
+TrainReport train_unimat(const TrainRequest& r) {
+  TrainOptions o = r.options;
+  o.net.diffuse_types = false;
+  o.unimat = unimat_config(r.config);
+  if (o.diffusion.step_lr == DiffusionOptions{}.step_lr) o.diffusion.step_lr = default_step_lr(o.data);
+  const TrainSummary s = train_model(o);
+  return loss_report(s.epochs_done, s.hours, s.train_loss, s.val_loss, s.interrupted, o.out);
+}
+
 TrainReport train_property_gnn(const TrainRequest& r) {
   PropertyTrainOptions p;
   static_cast<LoopOptions&>(p) = static_cast<const LoopOptions&>(r.options);
@@ -112,7 +140,7 @@ TrainReport train_composition(const TrainRequest& r) {
 // Every registered architecture's trainer.
 const std::map<std::string, std::function<TrainReport(const TrainRequest&)>>& trainers() {
   static const std::map<std::string, std::function<TrainReport(const TrainRequest&)>> table = {
-      {"diffcsp", train_diffcsp}, {"property-gnn", train_property_gnn}, {"composition-d3pm", train_composition}};
+      {"diffcsp", train_diffcsp}, {"unimat", train_unimat}, {"property-gnn", train_property_gnn}, {"composition-d3pm", train_composition}};
   return table;
 }
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "crystal/unimat_tensor.h"
 #include "ml/runtime.h"
 #include "model/dataset_stats.h"
 #include "model/model_file.h"
@@ -16,8 +17,34 @@ namespace {
 /// `train --init`: parameters of another model matched by name and shape
 /// (the loop's EMA starts as a copy of the result); returns what the
 /// metadata records.
+// UniMat ↔ UniMat: every parameter of the same name and shape.
+nlohmann::json warm_start_unimat(const std::string& path, const LoadedModel& source, DiffusionModel& model) {
+  if (!source.model->unimat_options() || !model.unimat_options())
+    throw Error("--init " + path + ": a " + source.model->arch() + " model cannot start a " + model.arch() +
+                    " model (the networks share no layers)",
+                ErrorKind::kUsage);
+  const auto from = source.for_sampling().named_parameters();
+  std::size_t copied = 0, fresh = 0;
+  torch::NoGradGuard no_grad;
+  for (auto& p : model.named_parameters()) {
+    const auto* src = from.find(p.key());
+    if (src && src->sizes() == p.value().sizes()) {
+      p.value().copy_(*src);
+      ++copied;
+    } else {
+      ++fresh;
+    }
+  }
+  return {{"model", path},
+          {"source_task", source.task},
+          {"copied_parameters", copied},
+          {"new_parameters", fresh},
+          {"source_commands", source.state.metadata.value("commands", nlohmann::json::array())}};
+}
+
 nlohmann::json warm_start(const std::string& path, DiffusionModel& model) {
   LoadedModel source = load_model_file(path);
+  if (source.model->unimat_options() || model.unimat_options()) return warm_start_unimat(path, source, model);
   const auto& src_opts = source.model->net_options();
   const auto& dst_opts = model.net_options();
   // The geometry layers (message passing, coordinate and lattice heads) mean
@@ -83,7 +110,9 @@ class DiffusionTraining : public TrainingTask {
   }
 
   nlohmann::json identity() const override {
-    return {{"network", o_.net.to_json()}, {"coord_objective", o_.diffusion.coord_objective}};
+    nlohmann::json id = {{"network", o_.net.to_json()}, {"coord_objective", o_.diffusion.coord_objective}};
+    if (unimat_) id["unimat"] = unimat_->to_json();
+    return id;
   }
 
   void check_resumable(const Model& saved, const nlohmann::json&, const std::string& path) const override {
@@ -93,18 +122,28 @@ class DiffusionTraining : public TrainingTask {
       throw Error(path + ": checkpoint was trained with network " + m->net_options().to_json().dump() + ", not " +
                       net_.to_json().dump() + " (pass the same --config, --condition and data)",
                   ErrorKind::kUsage);
+    const auto saved_unimat = m->unimat_options() ? m->unimat_options()->to_json() : nlohmann::json(nullptr);
+    const auto this_unimat = unimat_ ? unimat_->to_json() : nlohmann::json(nullptr);
+    if (saved_unimat != this_unimat)
+      throw Error(path + ": checkpoint's UniMat network " + saved_unimat.dump() + " is not this run's " +
+                      this_unimat.dump() + " (pass the same --arch and --config)",
+                  ErrorKind::kUsage);
     if (m->diffusion_options().coord_objective != o_.diffusion.coord_objective)
       throw Error(path + ": checkpoint learned its coordinates by '" + m->diffusion_options().coord_objective +
                       "', not '" + o_.diffusion.coord_objective + "' (pass the same --objective)",
                   ErrorKind::kUsage);
   }
 
-  void set_network(const CspNetOptions& net) { net_ = net; }
+  void set_network(const CspNetOptions& net, const std::optional<UniMatOptions>& unimat) {
+    net_ = net;
+    unimat_ = unimat;
+  }
 
  private:
   const TrainOptions& o_;
   TrainingSet train_, val_;
   CspNetOptions net_;  // with the training labels' standardisation
+  std::optional<UniMatOptions> unimat_;  // with its slot count
 };
 
 }  // namespace
@@ -136,8 +175,13 @@ TrainSummary train_model(const TrainOptions& o) {
     net_options.property_stddev.push_back(stats.properties.at(c).stddev);
   }
 
+  std::optional<UniMatOptions> unimat = o.unimat;
+  if (unimat && unimat->slots == 0) {
+    for (const auto* set : {&train, &val})
+      for (const auto& s : set->structures) unimat->slots = std::max(unimat->slots, unimat_slots_needed(s));
+  }
   torch::manual_seed(o.seed);
-  DiffusionModel model(net_options, o.diffusion);
+  DiffusionModel model(net_options, o.diffusion, unimat);
   model.to(dev);
   nlohmann::json metadata = {{"task", model.task()},
                              {"dataset_stats", stats.to_json()},
@@ -160,7 +204,7 @@ TrainSummary train_model(const TrainOptions& o) {
                    metadata["init"]["new_parameters"].get<std::size_t>());
   }
   DiffusionTraining task(o, std::move(train), std::move(val));
-  task.set_network(net_options);
+  task.set_network(net_options, unimat);
   const LoopResult r = run_training_loop(model, task, o, metadata);
   TrainSummary summary;
   summary.epochs_done = r.epochs_done;

@@ -7,6 +7,7 @@
 /// noise each epoch.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "model/diffusion_model.h"
@@ -20,6 +21,10 @@ struct TrainOptions : LoopOptions {
   CspNetOptions net;
   DiffusionOptions diffusion;
   int val_max = 2048;    ///< validation crystals used per epoch (a fixed subset)
+  /// Set: UniMat's U-Net over the periodic-table tensor instead of DiffCSP's
+  /// GNN (`train --arch unimat`); slots 0 = the training and validation
+  /// sets' largest count of one element.
+  std::optional<UniMatOptions> unimat;
   /// Warm start (a new run, ignored when resuming): every parameter of this
   /// model file whose name and shape the new network shares is copied into
   /// both the weights and the EMA; the rest (e.g. a new condition's
