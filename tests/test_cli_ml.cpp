@@ -435,9 +435,6 @@ TEST(Cli, TrainsAUniMatCspModelAndSamplesWithIt) {
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("more than 3 atoms of O"), std::string::npos) << r.out;
   EXPECT_FALSE(fs::exists(t / "x"));
-  r = run("train --arch unimat --task gen --config tiny --epochs 1 --data " + val + " --out " + (t / "g.xtd"));
-  EXPECT_EQ(r.code, 2) << r.out;
-  EXPECT_NE(r.out.find("--arch unimat trains csp"), std::string::npos) << r.out;
   r = run("train --arch unimat --task csp --condition spacegroup --config tiny --epochs 1 --data " + val + " --out " +
           (t / "c.xtd"));
   EXPECT_EQ(r.code, 2) << r.out;
@@ -446,5 +443,37 @@ TEST(Cli, TrainsAUniMatCspModelAndSamplesWithIt) {
           " --data " + val + " --out " + (t / "i.xtd"));
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("cannot start a unimat model"), std::string::npos) << r.out;
-  EXPECT_FALSE(fs::exists(t / "g.xtd"));
+}
+
+TEST(Cli, TrainsAUniMatGenerationModelAndSamplesWithIt) {
+  // The whole tensor diffused: `sample -n` gives de novo crystals, DDIM by
+  // default, under element constraints; compositions and the score
+  // sampler are refused before any work.
+  TempDir t;
+  const std::string val = data("datasets/perov_5/val.csv.gz");
+  CliRun r = run("train --arch unimat --task gen --config tiny --epochs 2 --batch 256 --threads 1 -q --data " + val +
+                 " --out " + (t / "g.xtd"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run("model " + (t / "g.xtd"));
+  EXPECT_NE(r.out.find("task gen"), std::string::npos) << r.out;
+  r = run("sample --model " + (t / "g.xtd") + " -n 4 --steps 10 --elements Ba,Ti,O --threads 1 -q --out " + (t / "o"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto m = nlohmann::json::parse(xtaldiff::read_file(t / "o/manifest.json"));
+  EXPECT_EQ(m["task"], "gen");
+  EXPECT_EQ(m["sampler"], "ode");
+  EXPECT_EQ(m["network_evaluations_per_crystal"], 10);
+  EXPECT_EQ(m["constraints_satisfied"], m["written"]);
+  for (const auto& rec : xtaldiff::read_cdvae_csv(t / "o/samples.csv").records)
+    for (int z : rec.structure.species) EXPECT_TRUE(z == 56 || z == 22 || z == 8) << z;
+  r = run("sample --model " + (t / "g.xtd") + " --formula SrTiO3 --out " + (t / "x"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("does not fill in a given composition"), std::string::npos) << r.out;
+  r = run("sample --model " + (t / "g.xtd") + " -n 2 --sampler pc --out " + (t / "x"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("ode (DDIM) or ancestral"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(t / "x"));
+  r = run("train --arch unimat --task gen --objective flow --config tiny --epochs 1 --data " + val + " --out " +
+          (t / "f.xtd"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--objective flow is for CSP"), std::string::npos) << r.out;
 }

@@ -48,8 +48,12 @@ void set_default_samplers(const ModelCli& c) {
   }
   const std::string out = c.out.empty() ? c.path : c.out;
   save_model_file(out, *m.model, m.ema.get(), m.state);
-  fmt::print("{}: auto is now {} for CSP{}\n", out, describe_default_sampler(m.state.metadata, false),
-             m.for_sampling().generative() ? ", " + describe_default_sampler(m.state.metadata, true) + " de novo" : "");
+  const DiffusionModel& model = m.for_sampling();
+  if (model.unimat_options() && model.generative())
+    fmt::print("{}: auto is now {} de novo\n", out, describe_default_sampler(m.state.metadata, true, true));
+  else
+    fmt::print("{}: auto is now {} for CSP{}\n", out, describe_default_sampler(m.state.metadata, false),
+               model.generative() ? ", " + describe_default_sampler(m.state.metadata, true) + " de novo" : "");
 }
 
 void run_model(const ModelCli& c) {
@@ -76,11 +80,15 @@ void run_model(const ModelCli& c) {
                  unimat["slots"].get<int>(), unimat["width"].get<int>(), mults, unimat["res_blocks"].get<int>(),
                  unimat["attention_levels"].get<int>(), j["parameters"].get<int64_t>());
     }
-    fmt::print("  diffusion: T = {}, coordinates by {}{}{}\n", j["diffusion"]["steps"].get<int>(),
-               j["diffusion"].value("coord_objective", "score") == "flow" ? "flow matching (velocity)"
-                                                                         : "VE score (DiffCSP)",
-               j["type_diffusion"].is_null() ? "" : ", atom types by " + j["type_diffusion"].get<std::string>(),
-               j["spacegroup_conditioning"].get<bool>() ? ", space-group conditioned (--spacegroup)" : "");
+    if (!unimat.is_null() && unimat.value("generate", false))
+      fmt::print("  diffusion: T = {}, the whole tensor (x0-predicted) and the lattice by one Gaussian DDPM\n",
+                 j["diffusion"]["steps"].get<int>());
+    else
+      fmt::print("  diffusion: T = {}, coordinates by {}{}{}\n", j["diffusion"]["steps"].get<int>(),
+                 j["diffusion"].value("coord_objective", "score") == "flow" ? "flow matching (velocity)"
+                                                                           : "VE score (DiffCSP)",
+                 j["type_diffusion"].is_null() ? "" : ", atom types by " + j["type_diffusion"].get<std::string>(),
+                 j["spacegroup_conditioning"].get<bool>() ? ", space-group conditioned (--spacegroup)" : "");
     for (const auto& p : j["property_conditioning"])
       fmt::print("  conditioned on {} (--target; {} labelled crystals, mean {:.4g}, stddev {:.4g})\n",
                  p["column"].get<std::string>(), p["labelled"].get<long>(), p["mean"].get<double>(),

@@ -125,10 +125,10 @@ void run_sample(const SampleCli& c) {
   if (!c.quiet)
     fmt::print(stderr, "wrote {} structures to {} ({:.1f} s, {} network evaluations each{})\n", run.out.size(), c.out,
                rep.seconds, rep.network_evaluations,
-               rep.retried ? fmt::format(", {} re-sampled after non-finite values", rep.retried) : "");
+               rep.retried ? fmt::format(", {} re-sampled after {}", rep.retried, rep.retry_reason) : "");
   if (rep.failed)
-    throw Error(fmt::format("{} crystals were still non-finite after {} retries and were not written", rep.failed,
-                            plan.options.max_retries),
+    throw Error(fmt::format("{} crystals still had {} after {} retries and were not written", rep.failed,
+                            rep.retry_reason, plan.options.max_retries),
                 ErrorKind::kInput);
 }
 

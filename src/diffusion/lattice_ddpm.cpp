@@ -6,8 +6,10 @@ namespace xtaldiff {
 
 torch::Tensor LatticeDdpm::noise(const torch::Tensor& lattice0, const torch::Tensor& t, const torch::Tensor& eps) const {
   auto abar = torch::tensor(schedule_.alpha_bar, torch::kFloat64).index({t.cpu()}).to(lattice0.options());
-  auto c0 = abar.sqrt().view({-1, 1, 1});
-  auto c1 = (1 - abar).sqrt().view({-1, 1, 1});
+  std::vector<int64_t> shape(lattice0.dim(), 1);  // [B, 1, ...]: any trailing shape
+  shape[0] = -1;
+  auto c0 = abar.sqrt().view(shape);
+  auto c1 = (1 - abar).sqrt().view(shape);
   return c0 * lattice0 + c1 * eps;
 }
 

@@ -17,7 +17,8 @@ class LatticeDdpm {
   const CosineBetaSchedule& schedule() const { return schedule_; }
   int steps() const { return schedule_.steps; }
 
-  /// Noised lattices for per-crystal times t [B] (int64) and noise ε [B,3,3].
+  /// Noised lattices for per-crystal times t [B] (int64) and noise ε [B,3,3]
+  /// (or any [B, ...] tensor: UniMat's whole tensor takes the same DDPM).
   torch::Tensor noise(const torch::Tensor& lattice0, const torch::Tensor& t, const torch::Tensor& eps) const;
   /// Ancestral (posterior) step t → s for all crystals at once; `z` is
   /// standard normal noise (ignored when s = 0).

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "crystal/unimat_tensor.h"
 #include "util/error.h"
 
 namespace xtaldiff {
@@ -34,14 +35,16 @@ DiffusionModel::DiffusionModel(const CspNetOptions& n, const DiffusionOptions& d
     net_ = register_module("net", CspNet(n));
     return;
   }
-  // What this version of UniMat learns: CSP of unconditioned compositions.
-  if (n.diffuse_types)
-    throw Error("--arch unimat learns CSP (--task csp); de novo generation on the periodic-table tensor is not built",
-                ErrorKind::kUsage);
+  // What UniMat learns here: CSP or de novo generation, unconditioned.
   if (n.conditioned())
     throw Error("--arch unimat takes no --condition (space-group and property conditioning are DiffCSP's)",
                 ErrorKind::kUsage);
-  unimat_ = register_module("unimat", UniMatNet(*unimat));
+  if (n.diffuse_types && d.flow())
+    throw Error("--arch unimat --task gen diffuses its whole tensor by a Gaussian DDPM (the paper's); --objective flow "
+                "is for CSP",
+                ErrorKind::kUsage);
+  unimat_options_->generate = n.diffuse_types;
+  unimat_ = register_module("unimat", UniMatNet(*unimat_options_));
 }
 
 DiffusionModel DiffusionModel::from_config(const nlohmann::json& config) {
@@ -87,7 +90,31 @@ DenoiserOutput DiffusionModel::denoise(const torch::Tensor& t, const torch::Tens
   return net_->forward(t, atoms, frac, lattice, edges, batch.crystal_of_atom, batch.num_crystals(), condition);
 }
 
+LossParts DiffusionModel::tensor_loss(const CrystalBatch& batch, BatchNoise& noise) {
+  const auto dev = batch.frac.device();
+  const int64_t b = batch.num_crystals(), L = unimat_options_->slots;
+  auto t = noise.randint_per_crystal(1, diffusion_options_.steps + 1).to(dev);
+  auto eps_l = noise.randn_per_crystal({3, 3}, batch.lattice.options().device(torch::kCPU)).to(dev);
+  auto eps_x = noise.randn_per_crystal({3, L, kTableRows, kTableGroups}, batch.frac.options().device(torch::kCPU)).to(dev);
+  auto x0 = unimat_->clean_grid(batch.atom_types, batch.frac, batch.crystal_of_atom, b);
+  // One DDPM (the lattice's cosine schedule) for the tensor and the lattice.
+  auto xt = processes_.lattice.noise(x0, t, eps_x);
+  auto lt = processes_.lattice.noise(batch.lattice, t, eps_l);
+  auto out = unimat_->forward_dense(t.to(torch::kFloat32), xt, lt);
+  // The loss counts only the cells that hold an element: the rest of the
+  // 9 x 18 grid is always empty and decoded as empty.
+  const auto cells = unimat_element_cells(net_options_.vocab).to(dev).view({1, 1, 1, kTableRows, kTableGroups});
+  const auto weight = cells.to(torch::kFloat32).expand_as(eps_x);
+  LossParts parts;
+  parts.lattice = torch::mse_loss(out.lattice, eps_l);
+  // The network predicts the clean tensor (see UniMatNetImpl::forward_dense).
+  parts.coord = ((out.coords.to(torch::kFloat32) - x0).pow(2) * weight).sum() / weight.sum();
+  parts.total = diffusion_options_.cost_lattice * parts.lattice + diffusion_options_.cost_coord * parts.coord;
+  return parts;
+}
+
 LossParts DiffusionModel::loss(const CrystalBatch& batch, BatchNoise& noise) {
+  if (unimat_ && generative()) return tensor_loss(batch, noise);
   const auto dev = batch.frac.device();
   const int64_t b = batch.num_crystals();
   // One time per crystal, shared by lattice and coordinates (uniform on 1..T).

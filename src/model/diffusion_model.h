@@ -61,8 +61,10 @@ struct DiffusionOptions {
 /// generation, the types. Registered under its submodule name "net".
 /// With UniMat options it is the "unimat" architecture instead: the same
 /// processes, samplers and loss around UniMat's U-Net over the
-/// periodic-table tensor (model/unimat_net.h, submodule "unimat"; CSP
-/// only), so every sampler and `sample` option works with both.
+/// periodic-table tensor (model/unimat_net.h, submodule "unimat"), so every
+/// sampler and `sample` option works with both for CSP; a UniMat generation
+/// model diffuses the whole tensor instead (tensor_loss,
+/// sample/unimat_sampler.h).
 class DiffusionModel : public Model {
  public:
   DiffusionModel(const CspNetOptions& net_options, const DiffusionOptions& diffusion_options,
@@ -93,6 +95,8 @@ class DiffusionModel : public Model {
   const CspNet& net() const { return net_; }
   /// UniMat's options, or nullopt for DiffCSP's GNN.
   const std::optional<UniMatOptions>& unimat_options() const { return unimat_options_; }
+  /// UniMat's network (null for DiffCSP's GNN).
+  UniMatNet& unimat() { return unimat_; }
   const CspNetOptions& net_options() const { return net_options_; }
   const DiffusionOptions& diffusion_options() const { return diffusion_options_; }
   const LatticeDdpm& lattice_process() const { return processes_.lattice; }
@@ -107,6 +111,12 @@ class DiffusionModel : public Model {
   void set_dense_edges(bool on) { dense_edges_ = on; }
 
  private:
+  /// A UniMat generation model's loss: the whole periodic-table tensor and
+  /// the lattice noised at one t per crystal; MSE of the predicted clean
+  /// tensor over the voxels of cells that hold an element, plus the MSE of
+  /// the lattice's predicted noise.
+  LossParts tensor_loss(const CrystalBatch& batch, BatchNoise& noise);
+
   CspNetOptions net_options_;
   DiffusionOptions diffusion_options_;
   std::optional<UniMatOptions> unimat_options_;

@@ -23,8 +23,8 @@ const std::vector<Architecture>& architectures() {
        }},
       {"unimat",
        "UniMat's 3D U-Net over the periodic-table tensor (slots x rows x groups) with the same lattice and coordinate "
-       "processes (CSP)",
-       {"csp"},
+       "processes (CSP), or the whole tensor diffused by a Gaussian DDPM (gen)",
+       {"csp", "gen"},
        [](const nlohmann::json& config) -> std::unique_ptr<Model> {
          if (!config.contains("unimat")) throw Error("a unimat model's configuration has no \"unimat\" object");
          return std::make_unique<DiffusionModel>(DiffusionModel::from_config(config));

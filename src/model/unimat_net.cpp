@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <unordered_map>
 
@@ -12,7 +13,7 @@
 namespace xtaldiff {
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(UniMatOptions, slots, width, multipliers, res_blocks, attention_levels,
-                                                heads, time_dim, frequencies)
+                                                heads, time_dim, frequencies, generate)
 
 nlohmann::json UniMatOptions::to_json() const { return *this; }
 
@@ -95,7 +96,9 @@ UniMatNetImpl::UniMatNetImpl(const UniMatOptions& o) : options(o) {
   time_in = register_module("time_in", torch::nn::Linear(emb, emb));
   lattice_in = register_module("lattice_in", torch::nn::Linear(6, emb));
   time_out = register_module("time_out", torch::nn::Linear(emb, emb));
-  input = register_module("input", conv(1 + 6 * o.frequencies, o.width, 3));
+  // CSP: an occupancy channel and the atoms' coordinate features; de novo:
+  // the noisy values of the three channels and their features.
+  input = register_module("input", conv((o.generate ? 3 : 1) + 6 * o.frequencies, o.width, 3));
   cell_embedding = register_parameter("cell_embedding",
                                       0.02 * torch::randn({o.width, o.slots, kTableRows, kTableGroups}));
   std::vector<int> ch;
@@ -139,19 +142,23 @@ UniMatNetImpl::UniMatNetImpl(const UniMatOptions& o) : options(o) {
   lattice_out = register_module("lattice_head_out", torch::nn::Linear(torch::nn::LinearOptions(emb, 9).bias(false)));
 }
 
+torch::Tensor unimat_element_cells(int vocab, const std::function<bool(int)>& allowed) {
+  auto cells = torch::zeros({kTableRows, kTableGroups}, torch::kBool);
+  auto a = cells.accessor<bool, 2>();
+  for (int z = 1; z <= std::min(vocab, kMaxZ); ++z) {
+    const TableCell c = table_cell(z);
+    a[c.row][c.group] = !allowed || allowed(z);
+  }
+  return cells;
+}
+
 int64_t UniMatNetImpl::parameter_count() const {
   int64_t n = 0;
   for (const auto& p : parameters()) n += p.numel();
   return n;
 }
 
-DenoiserOutput UniMatNetImpl::forward(const torch::Tensor& t, const torch::Tensor& atom_types,
-                                      const torch::Tensor& frac, const torch::Tensor& lattice,
-                                      const torch::Tensor& crystal_of_atom, int64_t num_crystals) {
-  if (atom_types.is_floating_point())
-    throw Error("the UniMat network takes atomic numbers [N] (CSP); de novo generation is not built for it");
-  const auto dev = frac.device();
-  const auto low = input->weight.scalar_type();
+torch::Tensor UniMatNetImpl::voxel_index(const torch::Tensor& atom_types, const torch::Tensor& crystal_of_atom) const {
   const int64_t n = atom_types.size(0), L = options.slots;
   // Each atom's voxel: its crystal, its slot among its element's atoms in
   // that crystal, its element's cell.
@@ -172,29 +179,33 @@ DenoiserOutput UniMatNetImpl::forward(const torch::Tensor& t, const torch::Tenso
     const TableCell cell = table_cell(static_cast<int>(z[i]));
     voxel[i] = ((c[i] * L + slot) * kTableRows + cell.row) * kTableGroups + cell.group;
   }
-  const auto index = voxel_cpu.to(dev);
+  return voxel_cpu.to(crystal_of_atom.device());
+}
 
-  // Coordinate features of each atom, scattered into the grid.
-  const auto x = frac.to(torch::kFloat32);
-  auto k = 2 * M_PI * torch::arange(1, options.frequencies + 1, x.options());
-  auto args = (x.unsqueeze(-1) * k).reshape({n, -1});
-  auto features = torch::cat({torch::ones({n, 1}, x.options()), args.sin(), args.cos()}, 1).to(low);
-  const int64_t cin = features.size(1), voxels = num_crystals * L * kTableRows * kTableGroups;
-  auto grid = torch::zeros({voxels, cin}, features.options()).index_copy_(0, index, features);
-  auto h = grid.view({num_crystals, L, kTableRows, kTableGroups, cin}).permute({0, 4, 1, 2, 3}).contiguous();
-  h = input(h) + cell_embedding.unsqueeze(0);
+torch::Tensor UniMatNetImpl::clean_grid(const torch::Tensor& atom_types, const torch::Tensor& frac,
+                                        const torch::Tensor& crystal_of_atom, int64_t num_crystals) const {
+  const auto index = voxel_index(atom_types, crystal_of_atom);
+  const int64_t voxels = num_crystals * options.slots * kTableRows * kTableGroups;
+  auto x = frac.to(torch::kFloat32);
+  x = x - x.floor();
+  auto grid = torch::full({voxels, 3}, kUniMatNull, x.options()).index_copy_(0, index, x);
+  return grid.view({num_crystals, options.slots, kTableRows, kTableGroups, 3}).permute({0, 4, 1, 2, 3}).contiguous();
+}
 
+torch::Tensor UniMatNetImpl::embed(const torch::Tensor& t, const torch::Tensor& lattice, c10::ScalarType dtype) {
   // Time and lattice: log lengths and cosines of the angles.
   auto lat = lattice.to(torch::kFloat32);
-  auto len = lat.norm(2, 2);  // [B, 3]
+  auto len = lat.norm(2, 2).clamp_min(1e-6);  // [B, 3]; a noisy lattice may have a vanishing row
   auto cosine = [&](int i, int j) {
     return (lat.select(1, i) * lat.select(1, j)).sum(1) / (len.select(1, i) * len.select(1, j));
   };
   auto lattice_features = torch::stack({len.select(1, 0).log(), len.select(1, 1).log(), len.select(1, 2).log(),
-                                        cosine(1, 2), cosine(0, 2), cosine(0, 1)}, 1).to(low);
-  auto temb = sinusoidal_time_embedding(t, options.time_dim).to(low);
-  auto emb = time_out(torch::silu(time_in(temb) + lattice_in(lattice_features)));
+                                        cosine(1, 2), cosine(0, 2), cosine(0, 1)}, 1).to(dtype);
+  auto temb = sinusoidal_time_embedding(t, options.time_dim).to(dtype);
+  return time_out(torch::silu(time_in(temb) + lattice_in(lattice_features)));
+}
 
+torch::Tensor UniMatNetImpl::unet(torch::Tensor h, const torch::Tensor& emb, torch::Tensor& coarse) {
   const std::size_t levels = options.multipliers.size();
   std::vector<torch::Tensor> skips;
   for (std::size_t i = 0; i < levels; ++i) {
@@ -204,7 +215,7 @@ DenoiserOutput UniMatNetImpl::forward(const torch::Tensor& t, const torch::Tenso
     if (i + 1 < levels) h = downsample[i]->forward(h);
   }
   h = mid2->forward(mid_attention->forward(mid1->forward(h, emb)), emb);
-  const auto coarse = h.mean({2, 3, 4});  // [B, channels of the coarsest level]
+  coarse = h.mean({2, 3, 4});  // [B, channels of the coarsest level]
   for (std::size_t i = levels; i-- > 0;) {
     h = torch::cat({h, skips[i]}, 1);
     for (auto& block : up_blocks[i]) h = block->forward(h, emb);
@@ -218,7 +229,39 @@ DenoiserOutput UniMatNetImpl::forward(const torch::Tensor& t, const torch::Tenso
       h = upsample[i]->forward(h);
     }
   }
-  h = torch::silu(out_norm(h));
+  return torch::silu(out_norm(h));
+}
+
+torch::Tensor UniMatNetImpl::lattice_head(const torch::Tensor& pooled, const torch::Tensor& coarse,
+                                          const torch::Tensor& emb, const torch::Tensor& lattice) {
+  auto head = torch::cat({pooled, coarse, emb}, 1);
+  auto m = lattice_out(torch::silu(lattice_hidden(head))).view({pooled.size(0), 3, 3});
+  return torch::bmm(m.to(lattice.scalar_type()), lattice);
+}
+
+DenoiserOutput UniMatNetImpl::forward(const torch::Tensor& t, const torch::Tensor& atom_types,
+                                      const torch::Tensor& frac, const torch::Tensor& lattice,
+                                      const torch::Tensor& crystal_of_atom, int64_t num_crystals) {
+  if (options.generate)
+    throw Error("this UniMat network generates whole tensors (forward_dense); it takes no atom list");
+  if (atom_types.is_floating_point())
+    throw Error("the UniMat network takes atomic numbers [N] (CSP)");
+  const auto low = input->weight.scalar_type();
+  const int64_t n = atom_types.size(0), L = options.slots;
+  const auto index = voxel_index(atom_types, crystal_of_atom);
+
+  // Coordinate features of each atom, scattered into the grid.
+  const auto x = frac.to(torch::kFloat32);
+  auto k = 2 * M_PI * torch::arange(1, options.frequencies + 1, x.options());
+  auto args = (x.unsqueeze(-1) * k).reshape({n, -1});
+  auto features = torch::cat({torch::ones({n, 1}, x.options()), args.sin(), args.cos()}, 1).to(low);
+  const int64_t cin = features.size(1), voxels = num_crystals * L * kTableRows * kTableGroups;
+  auto grid = torch::zeros({voxels, cin}, features.options()).index_copy_(0, index, features);
+  auto h = grid.view({num_crystals, L, kTableRows, kTableGroups, cin}).permute({0, 4, 1, 2, 3}).contiguous();
+  h = input(h) + cell_embedding.unsqueeze(0);
+  const auto emb = embed(t, lattice, low);
+  torch::Tensor coarse;
+  h = unet(h, emb, coarse);
 
   DenoiserOutput out;
   auto per_voxel = [&](const torch::Tensor& map) {
@@ -230,9 +273,26 @@ DenoiserOutput UniMatNetImpl::forward(const torch::Tensor& t, const torch::Tenso
                     .index_add_(0, crystal_of_atom, torch::ones({n, 1}, at_atoms.options()));
   auto pooled = torch::zeros({num_crystals, at_atoms.size(1)}, at_atoms.options())
                     .index_add_(0, crystal_of_atom, at_atoms) / counts;
-  auto head = torch::cat({pooled, coarse, emb}, 1);
-  auto m = lattice_out(torch::silu(lattice_hidden(head))).view({num_crystals, 3, 3});
-  out.lattice = torch::bmm(m.to(lattice.scalar_type()), lattice);
+  out.lattice = lattice_head(pooled, coarse, emb, lattice);
+  return out;
+}
+
+DenoiserOutput UniMatNetImpl::forward_dense(const torch::Tensor& t, const torch::Tensor& grid,
+                                            const torch::Tensor& lattice) {
+  if (!options.generate) throw Error("this UniMat network learned CSP; forward_dense is for generation models");
+  const auto low = input->weight.scalar_type();
+  // The noisy values and their periodic features: a coordinate's features
+  // do not care on which side of 0 or 1 it sits.
+  auto x = grid.to(torch::kFloat32);
+  auto k = 2 * M_PI * torch::arange(1, options.frequencies + 1, x.options());
+  auto args = (x.unsqueeze(2) * k.view({1, 1, -1, 1, 1, 1})).flatten(1, 2);  // [B, 3K, L, rows, groups]
+  auto h = input(torch::cat({x, args.sin(), args.cos()}, 1).to(low)) + cell_embedding.unsqueeze(0);
+  const auto emb = embed(t, lattice, low);
+  torch::Tensor coarse;
+  h = unet(h, emb, coarse);
+  DenoiserOutput out;
+  out.coords = coord_out(h);
+  out.lattice = lattice_head(h.mean({2, 3, 4}), coarse, emb, lattice);
   return out;
 }
 

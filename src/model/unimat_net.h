@@ -15,9 +15,22 @@
 /// the atoms' mean features, the coarsest level's mean and the time +
 /// lattice embedding, times the lattice (as DiffCSP's).
 /// Downsampling halves rows and groups (9 × 18 → 5 × 9 → 3 × 5) and keeps
-/// the slots. Learns CSP (the occupied slots are the composition); the
-/// paper's de novo generation (null slots diffused) is not built.
+/// the slots.
+///
+/// Two uses. CSP (`forward`): the occupied slots are the composition and
+/// only the atoms' coordinates are noised. De novo generation
+/// (`forward_dense`, UniMatOptions::generate): the paper's scheme, the whole
+/// tensor (coordinates in [0, 1), −1 in empty slots) is noised by a
+/// Gaussian DDPM, so which slots end up occupied (the composition and the
+/// atom count) is itself generated. The network predicts the clean tensor
+/// (x0), not the paper's noise ε: trained on two crystals, the tiny preset
+/// predicting ε gave 1 of 8 de novo samples with a right formula (the
+/// final GroupNorm loses the noisy input's scale that ε = (x_t −
+/// sqrt(ᾱ) x0)/sqrt(1 − ᾱ) needs), predicting x0 gave 8 of 8, and the
+/// cells no crystal uses are then a constant the cell embedding carries.
 #pragma once
+
+#include <functional>
 
 #include <nlohmann/json.hpp>
 
@@ -34,6 +47,9 @@ struct UniMatOptions {
   int heads = 4;
   int time_dim = 128;
   int frequencies = 4;               ///< K of the coordinate features
+  /// De novo generation: the whole tensor is diffused (forward_dense);
+  /// false = CSP (forward). Set by DiffusionModel from the task.
+  bool generate = false;
 
   nlohmann::json to_json() const;
   static UniMatOptions from_json(const nlohmann::json& j);
@@ -67,6 +83,17 @@ struct UniMatNetImpl : torch::nn::Module {
   /// atoms of one element than the layout's slots.
   DenoiserOutput forward(const torch::Tensor& t, const torch::Tensor& atom_types, const torch::Tensor& frac,
                          const torch::Tensor& lattice, const torch::Tensor& crystal_of_atom, int64_t num_crystals);
+  /// De novo generation: `grid` [B, 3, L, rows, groups] the noisy tensor,
+  /// `lattice` [B, 3, 3] the noisy lattice, `t` [B]. Returns the predicted
+  /// clean tensor in `coords` ([B, 3, L, rows, groups]) and the lattice's
+  /// predicted noise ε̂ in `lattice`.
+  DenoiserOutput forward_dense(const torch::Tensor& t, const torch::Tensor& grid, const torch::Tensor& lattice);
+  /// The clean tensor of a batch [B, 3, L, rows, groups]: each atom's
+  /// coordinates (wrapped into [0, 1)) in its element's cell at its slot,
+  /// kUniMatNull elsewhere (crystal/unimat_tensor.h's layout, channels
+  /// first). Throws as `forward` when an element has more atoms than slots.
+  torch::Tensor clean_grid(const torch::Tensor& atom_types, const torch::Tensor& frac,
+                           const torch::Tensor& crystal_of_atom, int64_t num_crystals) const;
   int64_t parameter_count() const;
 
   UniMatOptions options;
@@ -80,7 +107,23 @@ struct UniMatNetImpl : torch::nn::Module {
   UniMatAttention mid_attention{nullptr};
   torch::nn::GroupNorm out_norm{nullptr};
   torch::nn::Linear lattice_hidden{nullptr}, lattice_out{nullptr};
+
+ private:
+  /// Each atom's voxel in the flattened [B, L, rows, groups] grid.
+  torch::Tensor voxel_index(const torch::Tensor& atom_types, const torch::Tensor& crystal_of_atom) const;
+  /// The time + lattice embedding [B, time_dim].
+  torch::Tensor embed(const torch::Tensor& t, const torch::Tensor& lattice, c10::ScalarType dtype);
+  /// The U-Net from the input features [B, width, L, rows, groups] to the
+  /// last feature map (same shape); `coarse` gets the coarsest level's mean.
+  torch::Tensor unet(torch::Tensor h, const torch::Tensor& emb, torch::Tensor& coarse);
+  /// The lattice head: per-crystal pooled features → ε̂ of the lattice.
+  torch::Tensor lattice_head(const torch::Tensor& pooled, const torch::Tensor& coarse, const torch::Tensor& emb,
+                             const torch::Tensor& lattice);
 };
 TORCH_MODULE(UniMatNet);
+
+/// [rows, groups] bool: the cells of the table that hold an element of
+/// atomic number 1..vocab (and, when given, `allowed` by it).
+torch::Tensor unimat_element_cells(int vocab, const std::function<bool(int)>& allowed = {});
 
 }  // namespace xtaldiff

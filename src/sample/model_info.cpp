@@ -24,8 +24,8 @@ nlohmann::json training_summary(const nlohmann::json& meta) {
 
 }  // namespace
 
-std::string describe_default_sampler(const nlohmann::json& metadata, bool denovo) {
-  const SamplerDefault d = default_sampler(metadata, denovo);
+std::string describe_default_sampler(const nlohmann::json& metadata, bool denovo, bool unimat_tensor) {
+  const SamplerDefault d = default_sampler(metadata, denovo, unimat_tensor);
   return fmt::format("{} {} steps{} ({})", sampler_name(d.kind), d.steps,
                      d.anneal >= 0 ? fmt::format(", anneal {}", d.anneal) : "", d.source);
 }
@@ -38,7 +38,9 @@ nlohmann::json describe_model_file(const std::string& path) {
   j["task"] = a.task;
   j["arch"] = a.arch;
   j["training"] = training_summary(a.state.metadata);
-  if (a.task == "csp" || a.task == "gen") {
+  if (a.arch == "unimat" && a.task == "gen") {  // whole crystals only
+    j["default_sampler"] = {{"gen", describe_default_sampler(a.state.metadata, true, true)}};
+  } else if (a.task == "csp" || a.task == "gen") {
     j["default_sampler"] = {{"csp", describe_default_sampler(a.state.metadata, false)}};
     if (a.task == "gen") j["default_sampler"]["gen"] = describe_default_sampler(a.state.metadata, true);
   }

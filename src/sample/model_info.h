@@ -12,7 +12,7 @@ namespace xtaldiff {
 
 /// One "auto" line for a CSP (`denovo` false) or de novo request, e.g.
 /// "ode 20 steps, anneal 10 (built-in)".
-std::string describe_default_sampler(const nlohmann::json& metadata, bool denovo);
+std::string describe_default_sampler(const nlohmann::json& metadata, bool denovo, bool unimat_tensor = false);
 
 /// The description of any model file (diffusion model or property
 /// predictor); throws Error when the file is not a model.

@@ -26,6 +26,9 @@ constexpr SamplerKind kBuiltInCspSampler = SamplerKind::kOde;
 constexpr int kBuiltInCspSteps = 20;
 constexpr SamplerKind kBuiltInGenSampler = SamplerKind::kAncestral;
 constexpr int kBuiltInGenSteps = 200;
+// UniMat generation models: DDIM (ode) steps of the whole tensor; the
+// count is set from docs/RESULTS.md's Perov-5 UniMat table.
+constexpr int kBuiltInUniMatGenSteps = 100;
 // Flow models sample with anti-annealing S = 10 (Perov-5 test, ode 20: RMSE
 // 0.169 → 0.073 and space-group recovery 41 → 68 % for 54.7 → 51.8 % match;
 // S = 0 restores the plain ODE).
@@ -237,7 +240,7 @@ SamplerKind sampler_kind_or_throw(const std::string& name, const std::string& wh
 
 }  // namespace
 
-SamplerDefault default_sampler(const nlohmann::json& metadata, bool denovo) {
+SamplerDefault default_sampler(const nlohmann::json& metadata, bool denovo, bool unimat_tensor) {
   const char* key = denovo ? "gen" : "csp";
   const auto all = metadata.value("sampler_defaults", nlohmann::json::object());
   if (all.is_object() && all.contains(key)) {
@@ -254,6 +257,8 @@ SamplerDefault default_sampler(const nlohmann::json& metadata, bool denovo) {
       throw Error(std::string("the model's sampler_defaults.") + key + " is damaged: " + e.what(), ErrorKind::kInput);
     }
   }
+  // A UniMat generation model has no score to correct with: DDIM steps.
+  if (unimat_tensor) return {SamplerKind::kOde, kBuiltInUniMatGenSteps, -1, "built-in"};
   if (denovo) return {kBuiltInGenSampler, kBuiltInGenSteps, -1, "built-in"};
   return {kBuiltInCspSampler, kBuiltInCspSteps, -1, "built-in"};
 }
@@ -386,7 +391,8 @@ SamplePlan plan_sample(const SampleRequest& r, LoadedModel& loaded) {
   plan.extrapolations = find_extrapolations(plan.tasks, stats);
 
   SampleOptions& so = plan.options;
-  const SamplerDefault auto_default = default_sampler(loaded.state.metadata, plan.denovo);
+  const SamplerDefault auto_default =
+      default_sampler(loaded.state.metadata, plan.denovo, model.unimat_options() && model.generative());
   if (r.sampler == "auto") {
     so.kind = auto_default.kind;
     so.steps = r.steps ? r.steps : auto_default.steps;

@@ -92,7 +92,8 @@ struct SamplerDefault {
 
 /// "auto" for a CSP (`denovo` false) or de novo request: the model's
 /// recorded default, else the built-in one.
-SamplerDefault default_sampler(const nlohmann::json& metadata, bool denovo);
+/// `unimat_tensor`: a UniMat generation model (its built-in is DDIM).
+SamplerDefault default_sampler(const nlohmann::json& metadata, bool denovo, bool unimat_tensor = false);
 
 /// metadata["sampler_defaults"][csp|gen] from "ode:100:10" (sampler, steps,
 /// anneal; anneal optional); a usage Error for anything else.

@@ -1,4 +1,5 @@
 #include "sample/sampler.h"
+#include "sample/unimat_sampler.h"
 
 #include <fmt/format.h>
 
@@ -42,9 +43,6 @@ long evaluations_per_crystal(SamplerKind kind, int steps) {
   }
 }
 
-namespace {
-
-// Descending time grid T = t_0 > t_1 > ... > t_n = 0 with n = steps.
 std::vector<int> time_grid(int T, int steps) {
   std::vector<int> g;
   for (int i = steps; i >= 0; --i) {
@@ -53,6 +51,18 @@ std::vector<int> time_grid(int T, int steps) {
   }
   return g;
 }
+
+// The first batch's first attempt uses the seed itself (a run of one batch
+// draws what it always drew); the others a SplitMix64 mix of it.
+uint64_t batch_seed(uint64_t seed, std::size_t batch, int attempt) {
+  if (batch == 0 && attempt == 0) return seed;
+  uint64_t z = seed + 0x9E3779B97F4A7C15ULL * (1 + batch * 64 + static_cast<uint64_t>(attempt));
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+namespace {
 
 struct BatchResult {
   torch::Tensor frac, lattice, types;  // types: [N] atomic numbers
@@ -366,15 +376,6 @@ std::vector<std::vector<std::size_t>> plan_sample_batches(const std::vector<Crys
   return batches;
 }
 
-// The first batch's first attempt uses the seed itself (a run of one batch
-// draws what it always drew); the others a SplitMix64 mix of it.
-uint64_t batch_seed(uint64_t seed, std::size_t batch, int attempt) {
-  if (batch == 0 && attempt == 0) return seed;
-  uint64_t z = seed + 0x9E3779B97F4A7C15ULL * (1 + batch * 64 + static_cast<uint64_t>(attempt));
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
 
 template <typename T>
 void put(std::string& buf, const T& v) {
@@ -440,6 +441,12 @@ void gather_samples(Distributed& dist, const std::vector<std::vector<std::size_t
 
 void check_sample_request(DiffusionModel& model, const std::vector<CrystalTask>& tasks, const TypeConstraints& constraints,
                           const SampleOptions& o) {
+  if (model.unimat_options() && model.generative()) {
+    check_unimat_tensor_request(model, tasks, o);
+    // The tensor decides the atom count: any number up to every slot.
+    check_feasible(constraints, model.unimat_options()->slots * kMaxZ, model.net_options().vocab);
+    return;
+  }
   const int T = model.diffusion_options().steps;
   const int steps = o.steps > 0 ? o.steps : T;
   if (steps > T) throw Error("--steps " + std::to_string(steps) + " exceeds the model's " + std::to_string(T), ErrorKind::kUsage);
@@ -531,6 +538,8 @@ void check_sample_request(DiffusionModel& model, const std::vector<CrystalTask>&
 std::vector<Structure> sample_crystals(DiffusionModel& model, const std::vector<CrystalTask>& tasks,
                                        const TypeConstraints& constraints, const SampleOptions& o,
                                        SampleReport* report, const SampleProgress& progress) {
+  if (model.unimat_options() && model.generative())
+    return sample_unimat_tensors(model, tasks, constraints, o, report, progress);
   const auto start = std::chrono::steady_clock::now();
   const torch::Device dev = parse_device(o.device);
   model.to(dev);

@@ -37,6 +37,11 @@ class Distributed;
 enum class SamplerKind { kPc, kAncestral, kOde, kHeun };
 SamplerKind parse_sampler(const std::string& name);
 const char* sampler_name(SamplerKind k);
+/// Descending time grid T = t_0 > t_1 > ... > t_n = 0 with n = steps
+/// (evenly strided).
+std::vector<int> time_grid(int T, int steps);
+/// The seed of batch `batch`'s attempt `attempt` of a run seeded `seed`.
+uint64_t batch_seed(uint64_t seed, std::size_t batch, int attempt);
 /// Network evaluations per crystal of `kind` over `steps` time steps (each
 /// counted twice under classifier-free guidance with w ∉ {0, 1}).
 long evaluations_per_crystal(SamplerKind kind, int steps);
@@ -97,6 +102,8 @@ struct SampleReport {
   std::size_t crystals = 0;
   std::size_t retried = 0;   ///< crystals re-sampled after a non-finite result
   std::size_t failed = 0;    ///< still non-finite after all retries (returned empty)
+  /// Why crystals were drawn again (messages say "re-sampled after ...").
+  std::string retry_reason = "non-finite values";
   long network_evaluations = 0;  ///< per crystal
   double seconds = 0;
 };

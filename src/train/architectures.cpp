@@ -63,7 +63,7 @@ UniMatOptions unimat_config(const std::string& config) {
 
 TrainReport train_unimat(const TrainRequest& r) {
   TrainOptions o = r.options;
-  o.net.diffuse_types = false;
+  o.net.diffuse_types = r.task == "gen";  // the whole tensor diffused (the paper's de novo scheme)
   o.unimat = unimat_config(r.config);
   if (o.diffusion.step_lr == DiffusionOptions{}.step_lr) o.diffusion.step_lr = default_step_lr(o.data);
   const TrainSummary s = train_model(o);
