@@ -468,6 +468,9 @@ TEST(Cli, TrainsAUniMatGenerationModelAndSamplesWithIt) {
   r = run("sample --model " + (t / "g.xtd") + " --formula SrTiO3 --out " + (t / "x"));
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("does not fill in a given composition"), std::string::npos) << r.out;
+  r = run("sample --model " + (t / "g.xtd") + " -n 2 --atoms 5 --out " + (t / "x"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("decides how many atoms"), std::string::npos) << r.out;
   r = run("sample --model " + (t / "g.xtd") + " -n 2 --sampler pc --out " + (t / "x"));
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("ode (DDIM) or ancestral"), std::string::npos) << r.out;

@@ -139,7 +139,7 @@ torch::Tensor PropertyModel::predict_clean(const CrystalBatch& b) {
 
 torch::Tensor PropertyModel::loss(const CrystalBatch& b, const torch::Tensor& labels, BatchNoise& noise) {
   const auto dev = b.frac.device();
-  const int64_t nb = b.num_crystals(), na = b.total_atoms();
+  const int64_t nb = b.num_crystals();
   const auto cpu = b.frac.options().device(torch::kCPU);
   // Half the crystals clean (t = 0: what `predict` and the final report
   // see), half at t ~ U{1..T} (what guidance sees along the way).

@@ -357,6 +357,10 @@ SamplePlan plan_sample(const SampleRequest& r, LoadedModel& loaded) {
   DiffusionModel& model = loaded.for_sampling();
   const CspNetOptions& net = model.net_options();
   const DatasetStats stats = DatasetStats::from_metadata(loaded.state.metadata);
+  if (plan.denovo && model.unimat_options() && model.generative() && !r.atoms.empty())
+    throw Error("--atoms " + r.atoms + ": a UniMat generation model's tensor decides how many atoms a crystal has "
+                "(which slots come out occupied); drop --atoms, or filter the outputs",
+                ErrorKind::kUsage);
 
   // Property targets: steered by classifier-free guidance where the model is
   // conditioned on the column, by a property model's gradient (guide), or both.
