@@ -446,9 +446,9 @@ TEST(Cli, TrainsAUniMatCspModelAndSamplesWithIt) {
 }
 
 TEST(Cli, TrainsAUniMatGenerationModelAndSamplesWithIt) {
-  // The whole tensor diffused: `sample -n` gives de novo crystals, DDIM by
-  // default, under element constraints; compositions and the score
-  // sampler are refused before any work.
+  // The whole tensor diffused: `sample -n` gives de novo crystals, DDPM
+  // posterior steps by default, under element constraints; compositions
+  // and the score sampler are refused before any work.
   TempDir t;
   const std::string val = data("datasets/perov_5/val.csv.gz");
   CliRun r = run("train --arch unimat --task gen --config tiny --epochs 2 --batch 256 --threads 1 -q --data " + val +
@@ -460,7 +460,7 @@ TEST(Cli, TrainsAUniMatGenerationModelAndSamplesWithIt) {
   ASSERT_EQ(r.code, 0) << r.out;
   const auto m = nlohmann::json::parse(xtaldiff::read_file(t / "o/manifest.json"));
   EXPECT_EQ(m["task"], "gen");
-  EXPECT_EQ(m["sampler"], "ode");
+  EXPECT_EQ(m["sampler"], "ancestral");
   EXPECT_EQ(m["network_evaluations_per_crystal"], 10);
   EXPECT_EQ(m["constraints_satisfied"], m["written"]);
   for (const auto& rec : xtaldiff::read_cdvae_csv(t / "o/samples.csv").records)
