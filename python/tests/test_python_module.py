@@ -389,3 +389,25 @@ def test_composition_model_gives_the_clis_formulas(tmp_path):
         m.sample(formula="SrTiO3")
     with pytest.raises(ValueError, match="not trained on band_gap_x"):
         m.sample(n=2, targets={"band_gap_x": 1.0})
+
+
+UNIMAT_GEN_MODEL = ROOT / "models" / "perov5-unimat-gen.xtd"
+
+
+def test_unimat_generation_model_gives_the_clis_crystals(tmp_path):
+    """The shipped UniMat generation model: the module's de novo crystals are
+    the command's, element constraints hold, compositions are refused."""
+    m = xtaldiff.Model(UNIMAT_GEN_MODEL)
+    assert m.info["arch"] == "unimat" and m.info["task"] == "gen"
+    crystals = m.sample(n=3, elements=["Ba", "Ti", "O"], steps=10, seed=2, threads=1, format="xtaldiff")
+    assert len(crystals) == 3
+    rc, _, err = cli("sample", "--model", UNIMAT_GEN_MODEL, "-n", 3, "--elements", "Ba,Ti,O", "--steps", 10,
+                     "--seed", 2, "--threads", 1, "--out", tmp_path / "u")
+    assert rc == 0, err
+    theirs = xtaldiff.read(tmp_path / "u" / "samples.extxyz", format="xtaldiff")
+    for a, b in zip(crystals, theirs):
+        assert list(a.numbers) == list(b.numbers)
+        assert np.allclose(np.asarray(a.frac_coords), np.asarray(b.frac_coords), atol=1e-6)
+        assert set(a.numbers) <= {56, 22, 8}
+    with pytest.raises(ValueError, match="does not fill in a given composition"):
+        m.sample(formula="BaTiO3", format="xtaldiff")
