@@ -454,8 +454,12 @@ TEST(Cli, TrainsAUniMatGenerationModelAndSamplesWithIt) {
   CliRun r = run("train --arch unimat --task gen --config tiny --epochs 2 --batch 256 --threads 1 -q --data " + val +
                  " --out " + (t / "g.xtd"));
   ASSERT_EQ(r.code, 0) << r.out;
+  // A stopped run continues from its checkpoint.
+  r = run("train --arch unimat --task gen --config tiny --epochs 3 --batch 256 --threads 1 -q --resume --data " + val +
+          " --out " + (t / "g.xtd"));
+  ASSERT_EQ(r.code, 0) << r.out;
   r = run("model " + (t / "g.xtd"));
-  EXPECT_NE(r.out.find("task gen"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("training: 3 epochs"), std::string::npos) << r.out;
   r = run("sample --model " + (t / "g.xtd") + " -n 4 --steps 10 --elements Ba,Ti,O --threads 1 -q --out " + (t / "o"));
   ASSERT_EQ(r.code, 0) << r.out;
   const auto m = nlohmann::json::parse(xtaldiff::read_file(t / "o/manifest.json"));

@@ -65,6 +65,7 @@ TrainReport train_unimat(const TrainRequest& r) {
   TrainOptions o = r.options;
   o.net.diffuse_types = r.task == "gen";  // the whole tensor diffused (the paper's de novo scheme)
   o.unimat = unimat_config(r.config);
+  o.unimat->generate = o.net.diffuse_types;  // as the model sets it, so that --resume compares like with like
   if (o.diffusion.step_lr == DiffusionOptions{}.step_lr) o.diffusion.step_lr = default_step_lr(o.data);
   const TrainSummary s = train_model(o);
   return loss_report(s.epochs_done, s.hours, s.train_loss, s.val_loss, s.interrupted, o.out);
