@@ -455,6 +455,15 @@ struct OverfitResult {
   double lattice_loss = 1;
   double coord_loss = 1;  ///< running mean of the last steps' coordinate loss
 };
+// StructureMatcher at the CSP benchmark's settings (stol 0.5, ltol 0.3, 10°).
+StructureMatcher csp_matcher() {
+  MatcherOptions mo;
+  mo.stol = 0.5;
+  mo.ltol = 0.3;
+  mo.angle_tol = 10;
+  return StructureMatcher(mo);
+}
+
 // The first two Perov-5 validation crystals of different compositions.
 std::vector<Structure> two_perovskites() {
   Dataset all = read_cdvae_csv(std::string(XTALDIFF_DATA_DIR) + "/datasets/perov_5/val.csv.gz");
@@ -487,11 +496,7 @@ OverfitResult overfit_two_crystals(const std::string& objective, const SampleOpt
   DiffusionModel model(net, d, layout);
   std::vector<std::vector<int>> tasks;
   for (int i = 0; i < 8; ++i) tasks.push_back(targets[i % 2].species);
-  MatcherOptions mo;
-  mo.stol = 0.5;
-  mo.ltol = 0.3;
-  mo.angle_tol = 10;
-  StructureMatcher matcher(mo);
+  const StructureMatcher matcher = csp_matcher();
   OverfitResult r;
   auto score = [&](int& matched) {
     const auto samples = sample_csp(model, tasks, sampling);
@@ -607,11 +612,7 @@ TEST(Training, UniMatGenerationOverfitsTwoCrystalsAndGeneratesThemBack) {
   so.seed = 3;
   so.lattice_clip = 8;
   so.max_retries = 10;
-  MatcherOptions mo;
-  mo.stol = 0.5;
-  mo.ltol = 0.3;
-  mo.angle_tol = 10;
-  StructureMatcher matcher(mo);
+  const StructureMatcher matcher = csp_matcher();
   auto matched = [&](int& formula_right) {
     const auto samples = sample_crystals(model, std::vector<CrystalTask>(8, CrystalTask{{}, 5}), TypeConstraints{}, so);
     int found = 0;

@@ -154,6 +154,14 @@ TEST(UniMat, ModelFileRebuildsTheArchitectureAndItsOutputs) {
 
 namespace {
 
+// The first n Perov-5 validation crystals (read once).
+std::vector<const Structure*> perov_val_rows(std::size_t n) {
+  static const Dataset val = read_cdvae_csv(std::string(XTALDIFF_DATA_DIR) + "/datasets/perov_5/val.csv.gz");
+  std::vector<const Structure*> rows;
+  for (std::size_t i = 0; i < n; ++i) rows.push_back(&val.records[i].structure);
+  return rows;
+}
+
 DiffusionModel tiny_unimat_generator(int slots = 3) {
   UniMatOptions u = UniMatOptions::preset("tiny");
   u.slots = slots;
@@ -175,9 +183,7 @@ TEST(UniMat, CleanGridOfABatchIsThePeriodicTableTensor) {
   // The generation model's target: the batch's tensors, built on the
   // device, equal crystal/unimat_tensor.h's (tested on every shipped
   // structure) for real Perov-5 rows.
-  const Dataset val = read_cdvae_csv(std::string(XTALDIFF_DATA_DIR) + "/datasets/perov_5/val.csv.gz");
-  std::vector<const Structure*> rows;
-  for (std::size_t i = 0; i < 6; ++i) rows.push_back(&val.records[i].structure);
+  const std::vector<const Structure*> rows = perov_val_rows(6);
   const CrystalBatch b = make_batch(rows);
   DiffusionModel m = tiny_unimat_generator();
   const auto grid = m.unimat()->clean_grid(b.atom_types, b.frac, b.crystal_of_atom, b.num_crystals());
@@ -191,9 +197,7 @@ TEST(UniMat, CleanGridOfABatchIsThePeriodicTableTensor) {
 }
 
 TEST(UniMat, GenerationLossReachesTheWholeNetwork) {
-  const Dataset val = read_cdvae_csv(std::string(XTALDIFF_DATA_DIR) + "/datasets/perov_5/val.csv.gz");
-  std::vector<const Structure*> rows;
-  for (std::size_t i = 0; i < 4; ++i) rows.push_back(&val.records[i].structure);
+  const std::vector<const Structure*> rows = perov_val_rows(4);
   const CrystalBatch b = make_batch(rows);
   DiffusionModel m = tiny_unimat_generator();
   m.train();
