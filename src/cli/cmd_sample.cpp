@@ -20,7 +20,9 @@
 #include "cli/ranks.h"
 #include "ml/runtime.h"
 #include "model/model_file.h"
+#include "model/cdvae_model.h"
 #include "model/composition_model.h"
+#include "sample/cdvae_run.h"
 #include "sample/composition_run.h"
 #include "sample/request.h"
 #include "sample/sample_run.h"
@@ -91,6 +93,25 @@ void run_composition_sample(const SampleCli& c, const SampleRequest& r, LoadedAr
                 ErrorKind::kInput);
 }
 
+// A CDVAE: de novo crystals or reconstructions (sample/cdvae_run.h).
+void run_cdvae(const SampleCli& c, const SampleRequest& r, LoadedArchive& archive) {
+  auto& model = dynamic_cast<CdvaeModel&>(archive.ema ? *archive.ema : *archive.model);
+  const bool tty = isatty(fileno(stderr)) && !c.quiet;
+  const CdvaeRun run = run_cdvae_sample(r, model, archive.state.metadata, progress_printer(c.quiet, tty));
+  if (tty) fmt::print(stderr, "\n");
+  if (!c.quiet)
+    for (const auto& w : run.warnings) fmt::print(stderr, "warning: {}\n", w);
+  write_cdvae_run(c.out, r, run, archive.state.metadata, c.outputs, invoked_command_line());
+  if (!c.quiet)
+    fmt::print(stderr, "wrote {} structures to {} ({:.1f} s, {} network evaluations each: annealed Langevin, {} "
+               "steps per noise level, step_lr {:g})\n",
+               run.out.size(), c.out, run.report.seconds, run.report.network_evaluations,
+               run.options.steps_per_level, run.options.step_lr);
+  if (run.report.failed)
+    throw Error(fmt::format("{} crystals ended with non-finite values and were not written", run.report.failed),
+                ErrorKind::kInput);
+}
+
 void run_sample(const SampleCli& c) {
   if (launched_as_ranks(c.ranks)) return;
   // Several ranks: each samples its share of the batches, rank 0 writes them all.
@@ -106,6 +127,15 @@ void run_sample(const SampleCli& c) {
     run_composition_sample(c, r, archive);
     return;
   }
+  if (archive.arch == "cdvae") {
+    if (dist) throw Error("--nproc: a CDVAE samples on one process", ErrorKind::kUsage);
+    run_cdvae(c, r, archive);
+    return;
+  }
+  if (!r.reconstruct.empty() || r.langevin_steps || r.min_sigma > 0)
+    throw Error("--reconstruct / --langevin-steps / --min-sigma: for CDVAE models (" + r.model_path + " is a " +
+                    archive.arch + " model)",
+                ErrorKind::kUsage);
   LoadedModel loaded = as_loaded_model(std::move(archive), r.model_path);
   SamplePlan plan = plan_sample(r, loaded);
   plan.options.dist = dist.get();
@@ -179,6 +209,13 @@ void add_sample_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_option("--from", c->request.from, "dataset: one task per row (same composition and atom count)");
+  cmd->add_option("--reconstruct", c->request.reconstruct,
+                  "CDVAE: decode each row of this dataset from its latent mean (ids kept: `eval csp` scores it)");
+  cmd->add_option("--langevin-steps", c->request.langevin_steps,
+                  "CDVAE: annealed Langevin steps per noise level (default: the model's)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--min-sigma", c->request.min_sigma, "CDVAE: skip noise levels with sigma below this (Å)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--k", c->request.k, "samples per row of --from")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--limit", c->request.limit, "only the first N rows of --from (after --skip)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--skip", c->request.skip, "leave out the first N rows of --from (split a long run in parts)")

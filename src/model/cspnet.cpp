@@ -12,13 +12,14 @@ namespace xtaldiff {
 // the default.
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CspNetOptions, hidden, layers, num_freqs, time_dim, vocab, layer_norm,
                                                 diffuse_types, type_diffusion, condition_spacegroup,
-                                                condition_properties, property_mean, property_stddev)
+                                                condition_properties, property_mean, property_stddev, latent_dim)
 
 nlohmann::json CspNetOptions::to_json() const {
   nlohmann::json j = *this;
   // Property keys only when used: configurations of other networks stay as they were.
   if (condition_properties.empty())
     for (const char* key : {"condition_properties", "property_mean", "property_stddev"}) j.erase(key);
+  if (latent_dim == 0) j.erase("latent_dim");
   return j;
 }
 
@@ -38,7 +39,8 @@ CspNetOptions CspNetOptions::from_json(const nlohmann::json& j) {
       throw Error("network options: property '" + o.condition_properties[i] + "' has no finite mean / positive stddev");
   if (o.type_diffusion != "ddpm" && o.type_diffusion != "d3pm")
     throw Error("type_diffusion '" + o.type_diffusion + "': ddpm or d3pm", ErrorKind::kUsage);
-  if (o.hidden < 1 || o.layers < 1 || o.num_freqs < 1 || o.time_dim < 2 || o.time_dim % 2 || o.vocab < 1)
+  if (o.hidden < 1 || o.layers < 1 || o.num_freqs < 1 || o.time_dim < 2 || o.time_dim % 2 || o.vocab < 1 ||
+      o.latent_dim < 0)
     throw Error("network options out of range: " + j.dump());
   return o;
 }
@@ -133,7 +135,7 @@ torch::Tensor sinusoidal_time_embedding(const torch::Tensor& t, int dim) {
 
 torch::Tensor fourier_features(const torch::Tensor& frac_diff, int num_freqs) {
   auto freqs = 2 * M_PI * torch::arange(num_freqs, frac_diff.options());
-  auto args = (frac_diff.unsqueeze(-1) * freqs).reshape({frac_diff.size(0), -1});  // [E, 3F]
+  auto args = (frac_diff.unsqueeze(-1) * freqs).reshape({frac_diff.size(0), 3 * num_freqs});  // [E, 3F]
   return torch::cat({args.sin(), args.cos()}, 1);
 }
 
@@ -221,6 +223,7 @@ CspNetImpl::CspNetImpl(const CspNetOptions& o) : options(o) {
   if (!o.condition_properties.empty())
     property_null = register_parameter(
         "property_null", torch::zeros({static_cast<int64_t>(o.condition_properties.size()), o.time_dim}));
+  if (o.latent_dim > 0) latent_in = register_module("latent_in", torch::nn::Linear(o.latent_dim, o.time_dim));
   for (int i = 0; i < o.layers; ++i)
     blocks.push_back(register_module("layer" + std::to_string(i), CspLayer(o.hidden, 6 * o.num_freqs, o.layer_norm)));
   if (o.layer_norm) final_norm = register_module("final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.hidden})));
@@ -257,6 +260,15 @@ torch::Tensor CspNetImpl::condition_embedding(const Condition& c, int64_t num_cr
     throw Error("this network was not trained with property conditioning (train with --condition COLUMN)",
                 ErrorKind::kUsage);
   torch::Tensor emb;
+  if (options.latent_dim > 0) {
+    if (!c.latent.defined() || c.latent.dim() != 2 || c.latent.size(0) != num_crystals ||
+        c.latent.size(1) != options.latent_dim)
+      throw Error("this network needs a latent vector [" + std::to_string(num_crystals) + ", " +
+                  std::to_string(options.latent_dim) + "] per batch");
+    emb = latent_in(c.latent.to(device, latent_in->weight.scalar_type()));
+  } else if (c.latent.defined()) {
+    throw Error("this network takes no latent vector");
+  }
   if (options.condition_spacegroup) {
     auto sg = sg_in.defined() ? sg_in.to(device, torch::kInt64)
                               : torch::zeros({num_crystals}, torch::TensorOptions(torch::kInt64).device(device));
@@ -267,7 +279,8 @@ torch::Tensor CspNetImpl::condition_embedding(const Condition& c, int64_t num_cr
     // a check would synchronise the device at every evaluation.
     if (crystal_system_of_.device() != device) crystal_system_of_ = crystal_system_of_.to(device);
     auto system = crystal_system_of_.index_select(0, sg);
-    emb = spacegroup_embedding(sg) + crystal_system_embedding(system);
+    auto part = spacegroup_embedding(sg) + crystal_system_embedding(system);
+    emb = emb.defined() ? emb + part : part;
   }
   const int64_t k = static_cast<int64_t>(options.condition_properties.size());
   if (k > 0) {
@@ -332,7 +345,7 @@ std::pair<torch::Tensor, torch::Tensor> CspNetImpl::encode(const torch::Tensor& 
     auto diff = frac32.index_select(0, dst) - frac32.index_select(0, src);
     diff = diff - torch::floor(diff);
     auto freqs = 2 * M_PI * torch::arange(options.num_freqs, diff.options());
-    auto args = (diff.unsqueeze(-1) * freqs).reshape({diff.size(0), -1});  // [P, 3F], as fourier_features
+    auto args = (diff.unsqueeze(-1) * freqs).reshape({diff.size(0), 3 * options.num_freqs});  // [P, 3F], as fourier_features
     features.pair_sin = args.sin().to(low);
     features.pair_cos = args.cos().to(low);
   }

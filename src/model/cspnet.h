@@ -56,7 +56,10 @@ struct CspNetOptions {
   /// column's learned "no value" vector instead.
   std::vector<std::string> condition_properties;
   std::vector<double> property_mean, property_stddev;
-  bool conditioned() const { return condition_spacegroup || !condition_properties.empty(); }
+  /// A per-crystal latent vector of this width (CDVAE's decoder: z) enters
+  /// through a Linear layer added to the time embedding; 0 = none.
+  int latent_dim = 0;
+  bool conditioned() const { return condition_spacegroup || !condition_properties.empty() || latent_dim > 0; }
   /// Index of a conditioning column, -1 when absent.
   int property_index(const std::string& column) const;
 
@@ -120,10 +123,11 @@ TORCH_MODULE(CspLayer);
 struct Condition {
   torch::Tensor spacegroup;  ///< [B] int64, 1..230 or 0
   torch::Tensor properties;  ///< [B, K] float in the columns' units, NaN = no value
+  torch::Tensor latent;      ///< [B, latent_dim] (networks with CspNetOptions::latent_dim > 0, where it is required)
   Condition() = default;
   /// A space-group label alone (implicit: call sites that pass only labels).
   Condition(torch::Tensor labels) : spacegroup(std::move(labels)) {}  // NOLINT(google-explicit-constructor)
-  bool any() const { return spacegroup.defined() || properties.defined(); }
+  bool any() const { return spacegroup.defined() || properties.defined() || latent.defined(); }
 };
 
 struct DenoiserOutput {
@@ -164,6 +168,7 @@ struct CspNetImpl : torch::nn::Module {
   torch::nn::Embedding spacegroup_embedding{nullptr}, crystal_system_embedding{nullptr};  ///< conditioned networks
   std::vector<torch::nn::Linear> property_in, property_out;  ///< per conditioning column: 1 → time_dim → time_dim
   torch::Tensor property_null;  ///< [K, time_dim] the "no value" vectors
+  torch::nn::Linear latent_in{nullptr};  ///< latent_dim → time_dim (networks with a latent input)
   std::vector<CspLayer> blocks;
   torch::nn::LayerNorm final_norm{nullptr};
   torch::nn::Linear coord_out{nullptr}, lattice_out{nullptr};

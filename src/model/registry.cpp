@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "model/cdvae_model.h"
 #include "model/composition_model.h"
 #include "model/diffusion_model.h"
 #include "model/property_model.h"
@@ -28,6 +29,13 @@ const std::vector<Architecture>& architectures() {
        [](const nlohmann::json& config) -> std::unique_ptr<Model> {
          if (!config.contains("unimat")) throw Error("a unimat model's configuration has no \"unimat\" object");
          return std::make_unique<DiffusionModel>(DiffusionModel::from_config(config));
+       }},
+      {"cdvae",
+       "CDVAE: a GNN encoder to a latent z, heads for atom count / composition / lattice (/ properties), and a "
+       "z-conditioned score decoder sampled by annealed Langevin dynamics (generation, reconstruction)",
+       {"gen"},
+       [](const nlohmann::json& config) -> std::unique_ptr<Model> {
+         return std::make_unique<CdvaeModel>(CdvaeModel::from_config(config));
        }},
       {"property-gnn",
        "the periodic GNN encoder with a per-crystal head: a noise-aware property predictor for guidance and predict",

@@ -440,6 +440,10 @@ SamplePlan plan_sample(const SampleRequest& r, LoadedModel& loaded) {
   return plan;
 }
 
+TypeConstraints request_constraints(const SampleRequest& r, const DatasetStats& stats) {
+  return constraints_from(r, stats);
+}
+
 PropertyGuidance make_guidance(const SamplePlan& plan, const SampleRequest& r) {
   PropertyGuidance g;
   if (!plan.guide.model) return g;

@@ -71,6 +71,10 @@ struct SampleRequest {
   std::string device = "cpu";
   uint64_t seed = 0;
   int batch_atoms = 8192;
+  // CDVAE models (sample/cdvae_run.h).
+  std::string reconstruct;           ///< a dataset: decode each row's latent mean (ids kept)
+  int langevin_steps = 0;            ///< Langevin steps per noise level; 0: the model's
+  double min_sigma = 0;              ///< skip noise levels below this σ (Å)
 };
 
 /// One crystal of the run: `id` names its composition or row, and
@@ -126,6 +130,12 @@ SamplePlan plan_sample(const SampleRequest& request, LoadedModel& model);
 PropertyGuidance make_guidance(const SamplePlan& plan, const SampleRequest& request);
 
 // Pieces of the plan, public for their tests.
+
+/// The element constraints of a de novo request (--elements, --require,
+/// --prompt, --max-elements), each element checked against what the model
+/// saw; without --elements / --prompt, the allowed elements are the
+/// training set's.
+TypeConstraints request_constraints(const SampleRequest& request, const DatasetStats& stats);
 
 /// "10" → {10, 10}; "4-12" → {4, 12}.
 std::pair<int, int> parse_atom_range(const std::string& text);

@@ -129,6 +129,20 @@ nlohmann::json write_refined(const Dataset& out, double symprec, const std::stri
 
 }  // namespace
 
+StructureFiles write_structure_files(const std::string& dir, const Dataset& out, const SampleOutputOptions& outputs) {
+  StructureFiles files;
+  Dataset named = out;  // CIF file names: id_sample
+  for (auto& rec : named.records) rec.id = sample_file_id(rec.id, rec.values[0]);
+  write_structures(named, dir + "/cifs/");
+  if (outputs.symmetrized_cifs) files.kept_p1 = write_symmetrized_cifs(named, dir);
+  if (outputs.refine_symmetry > 0) files.refine_report = write_refined(out, outputs.refine_symmetry, dir);
+  write_file_atomic(dir + "/samples.extxyz", write_extxyz(out));
+  write_cdvae_csv(out, dir + "/samples.csv");
+  return files;
+}
+
+int spacegroup_of_output(const Structure& s) { return spacegroup_or_zero(s); }
+
 SampleRun run_sample_plan(const SampleRequest& r, SamplePlan& plan, DiffusionModel& model, const SampleProgress& progress) {
   SampleRun run;
   const PropertyGuidance guidance = make_guidance(plan, r);
@@ -171,14 +185,9 @@ nlohmann::json write_sample_run(const std::string& out_dir, const SampleRequest&
                                 const std::string& command_line) {
   StagedDirectory staged(out_dir);
   const std::string& dir = staged.path();
-  Dataset named = run.out;  // CIF file names: id_sample
-  for (auto& rec : named.records) rec.id = sample_file_id(rec.id, rec.values[0]);
-  write_structures(named, dir + "/cifs/");
-  const std::size_t kept_p1 = outputs.symmetrized_cifs ? write_symmetrized_cifs(named, dir) : 0;
-  const nlohmann::json refine_report =
-      outputs.refine_symmetry > 0 ? write_refined(run.out, outputs.refine_symmetry, dir) : nlohmann::json(nullptr);
-  write_file_atomic(dir + "/samples.extxyz", write_extxyz(run.out));
-  write_cdvae_csv(run.out, dir + "/samples.csv");
+  const StructureFiles files = write_structure_files(dir, run.out, outputs);
+  const std::size_t kept_p1 = files.kept_p1;
+  const nlohmann::json& refine_report = files.refine_report;
 
   const SampleOptions& so = plan.options;
   const auto& diffusion = loaded.for_sampling().diffusion_options();

@@ -44,6 +44,19 @@ struct SampleOutputOptions {
   double refine_symmetry = 0;     ///< > 0: DIR/samples_refined.csv, outputs symmetrised at this symprec
 };
 
+/// What write_structure_files wrote beside the headline files.
+struct StructureFiles {
+  std::size_t kept_p1 = 0;                      ///< --symmetrized-cifs: cells spglib could not standardise
+  nlohmann::json refine_report = nullptr;       ///< --refine-symmetry's report, or null
+};
+/// The structure files of any sampling run into the (staging) folder
+/// `dir`: cifs/ (file names id_sample, from each record's first value),
+/// optional cifs_symmetrized/ and samples_refined.csv, samples.extxyz and
+/// samples.csv. Records' values start with "sample", "spacegroup".
+StructureFiles write_structure_files(const std::string& dir, const Dataset& out, const SampleOutputOptions& outputs);
+/// The space group spglib finds at symprec 0.1, 0 when none (a degenerate cell).
+int spacegroup_of_output(const Structure& s);
+
 /// Writes the run into `dir` (see the file comment) and returns its manifest.
 nlohmann::json write_sample_run(const std::string& dir, const SampleRequest& request, const SamplePlan& plan,
                                 const SampleRun& run, const LoadedModel& model, const SampleOutputOptions& outputs,

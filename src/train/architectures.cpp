@@ -7,6 +7,7 @@
 #include <map>
 
 #include "model/registry.h"
+#include "train/cdvae_trainer.h"
 #include "train/composition_trainer.h"
 #include "train/property_trainer.h"
 #include "util/file_io.h"
@@ -141,7 +142,7 @@ TrainReport train_composition(const TrainRequest& r) {
 // Every registered architecture's trainer.
 const std::map<std::string, std::function<TrainReport(const TrainRequest&)>>& trainers() {
   static const std::map<std::string, std::function<TrainReport(const TrainRequest&)>> table = {
-      {"diffcsp", train_diffcsp}, {"unimat", train_unimat}, {"property-gnn", train_property_gnn}, {"composition-d3pm", train_composition}};
+      {"diffcsp", train_diffcsp}, {"unimat", train_unimat}, {"cdvae", train_cdvae}, {"property-gnn", train_property_gnn}, {"composition-d3pm", train_composition}};
   return table;
 }
 

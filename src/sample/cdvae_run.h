@@ -1,0 +1,49 @@
+/// @file
+/// `xtaldiff sample` with a CDVAE model (model/cdvae_model.h): de novo
+/// crystals from the prior (`-n`, with --elements / --require / --prompt /
+/// --max-elements enforced on every output) or, with `--reconstruct
+/// DATASET`, one decoded crystal per row from the encoder's mean latent,
+/// the row's id kept, so that `eval csp --truth DATASET` scores CDVAE's
+/// reconstruction. Options that belong to the diffusion samplers
+/// (compositions, guidance, conditions, --sampler, --steps) are a usage
+/// Error before any work; a reconstruct row with an element the model never
+/// saw is an input Error naming the file, row and element. Writes the same
+/// folder as the other models (cifs/, samples.extxyz, samples.csv,
+/// manifest.json, report.html), staged so that a failed run leaves an
+/// earlier one.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "io/dataset.h"
+#include "model/cdvae_model.h"
+#include "sample/cdvae_sampler.h"
+#include "sample/request.h"
+#include "sample/sample_run.h"
+
+namespace xtaldiff {
+
+struct CdvaeRun {
+  bool reconstruct = false;
+  CdvaeSampleOptions options;
+  Dataset out;                                 ///< columns "sample", "spacegroup"
+  std::map<int, std::size_t> spacegroups;
+  std::size_t constraints_satisfied = 0;
+  SampleReport report;
+  std::vector<std::string> warnings;
+};
+
+/// Checks the request against the model (see the file comment), samples,
+/// and finds the outputs' space groups.
+CdvaeRun run_cdvae_sample(const SampleRequest& request, CdvaeModel& model, const nlohmann::json& metadata,
+                          const SampleProgress& progress = {});
+/// Writes the run into `dir` and returns its manifest.
+nlohmann::json write_cdvae_run(const std::string& dir, const SampleRequest& request, const CdvaeRun& run,
+                               const nlohmann::json& metadata, const SampleOutputOptions& outputs,
+                               const std::string& command_line);
+
+}  // namespace xtaldiff
