@@ -484,3 +484,86 @@ TEST(Cli, TrainsAUniMatGenerationModelAndSamplesWithIt) {
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("--objective flow is for CSP"), std::string::npos) << r.out;
 }
+
+TEST(Cli, TrainsACdvaeAndGeneratesReconstructsAndOptimises) {
+  // `train --arch cdvae`, then `sample` with it: de novo under element
+  // constraints, --reconstruct with the rows' ids kept (so `eval csp` scores
+  // it), --target moving the latents by the property head; bad requests
+  // refused before any work.
+  TempDir t;
+  const std::string val = data("datasets/perov_5/val.csv.gz");
+  CliRun r = run("train --arch cdvae --task gen --config tiny --condition heat_ref --epochs 2 --batch 512 --threads 1 "
+                 "-q --data " + val + " --out " + (t / "c.xtd"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run("train --arch cdvae --task gen --config tiny --condition heat_ref --epochs 3 --batch 512 --threads 1 -q "
+          "--resume --data " + val + " --out " + (t / "c.xtd"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run("model " + (t / "c.xtd"));
+  EXPECT_NE(r.out.find("architecture cdvae"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("training: 3 epochs"), std::string::npos) << r.out;
+
+  r = run("sample --model " + (t / "c.xtd") + " -n 4 --elements Ba,Ti,O --require Ba --langevin-steps 1 --threads 1 "
+          "-q --out " + (t / "g"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto m = nlohmann::json::parse(xtaldiff::read_file(t / "g/manifest.json"));
+  EXPECT_EQ(m["task"], "gen");
+  EXPECT_EQ(m["sampler"], "langevin");
+  EXPECT_EQ(m["network_evaluations_per_crystal"], 50);
+  EXPECT_EQ(m["written"], 4);
+  EXPECT_EQ(m["constraints_satisfied"], m["written"]);
+  for (const auto& rec : xtaldiff::read_cdvae_csv(t / "g/samples.csv").records) {
+    bool ba = false;
+    for (int z : rec.structure.species) {
+      EXPECT_TRUE(z == 56 || z == 22 || z == 8) << z;
+      ba = ba || z == 56;
+    }
+    EXPECT_TRUE(ba);
+  }
+
+  r = run("sample --model " + (t / "c.xtd") + " --reconstruct " + val + " --limit 5 --langevin-steps 1 --threads 1 "
+          "-q --out " + (t / "rec"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto truth = xtaldiff::read_cdvae_csv(val);
+  const auto rec = xtaldiff::read_cdvae_csv(t / "rec/samples.csv");
+  ASSERT_EQ(rec.size(), 5u);
+  for (std::size_t i = 0; i < 5; ++i) EXPECT_EQ(rec.records[i].id, truth.records[i].id);
+  r = run("eval csp --only-predicted --json --pred " + (t / "rec/samples.csv") + " --gt " + val);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("\"n\":5"), std::string::npos) << r.out;
+
+  r = run("sample --model " + (t / "c.xtd") + " -n 3 --target \"heat_ref<0.5\" --latent-steps 30 --latent-lr 0.05 "
+          "--langevin-steps 1 --threads 1 -q --out " + (t / "opt"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  m = nlohmann::json::parse(xtaldiff::read_file(t / "opt/manifest.json"));
+  EXPECT_EQ(m["property_optimisation"]["targets"][0]["target"], "heat_ref<0.5");
+  const auto opt = xtaldiff::read_cdvae_csv(t / "opt/samples.csv");
+  ASSERT_EQ(opt.size(), 3u);
+  const auto& cols = opt.columns;
+  const auto start = std::find(cols.begin(), cols.end(), "latent_start_heat_ref") - cols.begin();
+  const auto end = std::find(cols.begin(), cols.end(), "latent_heat_ref") - cols.begin();
+  ASSERT_LT(end, static_cast<long>(cols.size()));
+  for (const auto& row : opt.records)  // the steps lower the head's value (or it met the bound already)
+    EXPECT_LE(std::stod(row.values[end]), std::max(0.5, std::stod(row.values[start])) + 1e-6);
+
+  // Refused: a column the head does not predict, options of the diffusion
+  // samplers, an element the encoder never saw.
+  r = run("sample --model " + (t / "c.xtd") + " -n 2 --target \"band_gap>1\" --out " + (t / "x"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("not trained with property 'band_gap'"), std::string::npos) << r.out;
+  r = run("sample --model " + (t / "c.xtd") + " --formula SrTiO3 --out " + (t / "x"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  r = run("sample --model " + (t / "c.xtd") + " -n 2 --sampler pc --out " + (t / "x"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("annealed Langevin"), std::string::npos) << r.out;
+  xtaldiff::write_file_atomic(t / "pu.vasp",
+                              "PuO2\n1.0\n5.4 0 0\n0 5.4 0\n0 0 5.4\nPu O\n1 2\nDirect\n0 0 0\n0.25 0.25 0.25\n"
+                              "0.75 0.75 0.75\n");
+  r = run("sample --model " + (t / "c.xtd") + " --reconstruct " + (t / "pu.vasp") + " --out " + (t / "x"));
+  EXPECT_EQ(r.code, 3) << r.out;
+  EXPECT_NE(r.out.find("Pu is not in the model's vocabulary"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(t / "x"));
+  r = run("sample --model " + shipped_model("perov5-csp.xtd") + " --formula SrTiO3 --langevin-steps 3 --out " +
+          (t / "x"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("for CDVAE models"), std::string::npos) << r.out;
+}

@@ -105,6 +105,20 @@ void run_model(const ModelCli& c) {
         top += fmt::format("{}{} ({})", i ? ", " : "", groups[i].second, groups[i].first);
       fmt::print("  space groups in training (symprec {}): {} distinct; most common {}\n", kDefaultSymprec, groups.size(), top);
     }
+  } else if (j["kind"] == "cdvae") {
+    fmt::print("  CDVAE: encoder GNN hidden {}, {} layers -> latent {} (KL weight {:g}); heads: atom count (0..{}), "
+               "composition, lattice{}; decoder GNN hidden {}, {} layers; {} parameters\n",
+               j["encoder"]["hidden"].get<int>(), j["encoder"]["layers"].get<int>(), j["latent_dim"].get<int>(),
+               j["beta"].get<double>(), j["max_atoms"].get<int>(), j["properties"].empty() ? "" : ", properties",
+               j["decoder"]["hidden"].get<int>(), j["decoder"]["layers"].get<int>(), j["parameters"].get<int64_t>());
+    fmt::print("  noise: {} levels, coordinates sigma {:g} -> {:g} A, types {:g} -> {:g}\n",
+               j["noise_levels"].get<int>(), j["sigma"][0].get<double>(), j["sigma"][1].get<double>(),
+               j["type_sigma"][0].get<double>(), j["type_sigma"][1].get<double>());
+    for (const auto& col : j["properties"])
+      fmt::print("  property head: {} (--target moves the latents towards a value)\n", col.get<std::string>());
+    if (j.contains("dataset_stats"))
+      fmt::print("  trained on {} crystals ({} elements)\n", j["dataset_stats"]["crystals"].get<long>(),
+                 j["dataset_stats"]["elements"].get<std::size_t>());
   } else if (j["kind"] == "composition") {
     const auto& net = j["transformer"];
     const auto& voc = j["vocabulary"];

@@ -99,8 +99,10 @@ void run_cdvae(const SampleCli& c, const SampleRequest& r, LoadedArchive& archiv
   const bool tty = isatty(fileno(stderr)) && !c.quiet;
   const CdvaeRun run = run_cdvae_sample(r, model, archive.state.metadata, progress_printer(c.quiet, tty));
   if (tty) fmt::print(stderr, "\n");
-  if (!c.quiet)
+  if (!c.quiet) {
     for (const auto& w : run.warnings) fmt::print(stderr, "warning: {}\n", w);
+    for (const auto& m : run.messages) fmt::print(stderr, "{}\n", m);
+  }
   write_cdvae_run(c.out, r, run, archive.state.metadata, c.outputs, invoked_command_line());
   if (!c.quiet)
     fmt::print(stderr, "wrote {} structures to {} ({:.1f} s, {} network evaluations each: annealed Langevin, {} "
@@ -132,8 +134,9 @@ void run_sample(const SampleCli& c) {
     run_cdvae(c, r, archive);
     return;
   }
-  if (!r.reconstruct.empty() || r.langevin_steps || r.min_sigma > 0)
-    throw Error("--reconstruct / --langevin-steps / --min-sigma: for CDVAE models (" + r.model_path + " is a " +
+  if (!r.reconstruct.empty() || r.langevin_steps || r.min_sigma > 0 || r.type_update != "composition" ||
+      r.latent_steps != SampleRequest{}.latent_steps || r.latent_lr != SampleRequest{}.latent_lr)
+    throw Error("--reconstruct / --langevin-steps / --min-sigma / --type-update / --latent-*: for CDVAE models (" + r.model_path + " is a " +
                     archive.arch + " model)",
                 ErrorKind::kUsage);
   LoadedModel loaded = as_loaded_model(std::move(archive), r.model_path);
@@ -216,6 +219,17 @@ void add_sample_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--min-sigma", c->request.min_sigma, "CDVAE: skip noise levels with sigma below this (Å)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--type-update", c->request.type_update,
+                  "CDVAE: composition (keep the heads' composition, move atoms between sites by the decoder), decoder "
+                  "(CDVAE's argmax per atom) or fixed")
+      ->capture_default_str();
+  cmd->add_option("--latent-steps", c->request.latent_steps,
+                  "CDVAE with --target: Adam steps on the latents towards the target (property optimisation)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--latent-lr", c->request.latent_lr, "CDVAE with --target: the rate of those steps")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--k", c->request.k, "samples per row of --from")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--limit", c->request.limit, "only the first N rows of --from (after --skip)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--skip", c->request.skip, "leave out the first N rows of --from (split a long run in parts)")

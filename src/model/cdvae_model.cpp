@@ -312,7 +312,8 @@ LossParts CdvaeModel::loss(const CrystalBatch& b, BatchNoise& noise) {
 nlohmann::json CdvaeModel::describe() const {
   int64_t params = 0;
   for (const auto& p : parameters()) params += p.numel();
-  return {{"parameters", params},
+  return {{"kind", "cdvae"},
+          {"parameters", params},
           {"latent_dim", options_.latent_dim},
           {"noise_levels", options_.noise_levels},
           {"sigma", {options_.sigma_begin, options_.sigma_end}},

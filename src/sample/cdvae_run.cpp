@@ -2,11 +2,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "chem/element.h"
 #include "eval/csp_pairing.h"
 #include "io/formats.h"
 #include "ml/runtime.h"
 #include "model/dataset_stats.h"
+#include "model/property_model.h"
 #include "report/sample_report.h"
 #include "util/clock.h"
 #include "util/error.h"
@@ -29,9 +32,8 @@ void refuse_diffusion_options(const SampleRequest& r) {
   refuse(!r.system.empty(), "--system");
   refuse(!r.compositions.empty(), "compositions");
   refuse(!r.atoms.empty(), "--atoms (the atom-count head decides)");
-  refuse(!r.guide.empty(), "--guide");
-  refuse(!r.predictor.empty(), "--predictor");
-  refuse(!r.targets.empty(), "--target");
+  refuse(!r.guide.empty(), "--guide (a CDVAE moves its latents: --target)");
+  refuse(!r.predictor.empty() && r.targets.empty(), "--predictor without --target");
   refuse(r.spacegroup != 0, "--spacegroup");
   refuse(r.sampler != "auto" && r.sampler != "langevin", "--sampler " + r.sampler + " (CDVAE samples by annealed Langevin)");
   refuse(r.steps != 0, "--steps (use --langevin-steps: steps per noise level)");
@@ -56,6 +58,62 @@ std::size_t check_outputs(const TypeConstraints& c, const Dataset& out) {
   return ok;
 }
 
+// Hit rates of the targets: by the property head at the moved latents, and,
+// with --predictor, by that model on the decoded crystals (CDVAE's success
+// rate is the latter).
+void score_targets(const SampleRequest& r, CdvaeModel& model, const DatasetStats& stats, const torch::Tensor& head,
+                   const std::vector<std::size_t>& kept, CdvaeRun& run) {
+  LoadedPropertyModel predictor;
+  std::vector<std::vector<double>> y;
+  if (!r.predictor.empty()) {
+    predictor = load_property_model(r.predictor);
+    std::vector<Structure> finals;
+    for (const auto& rec : run.out.records) finals.push_back(rec.structure);
+    y = predict_structures(*predictor.model, finals, parse_device(r.device));
+    for (const auto& col : predictor.model->options().columns) run.out.columns.push_back("predicted_" + col);
+    for (std::size_t i = 0; i < run.out.size(); ++i)
+      for (double v : y[i]) run.out.records[i].values.push_back(fmt::format("{:.6g}", v));
+  }
+  const std::size_t n = run.out.size();
+  for (const auto& t : run.targets) {
+    const int c = model.options().property_index(t.column);
+    const double sd = model.options().property_stddev[c];
+    const double tol = r.target_tolerance >= 0 ? r.target_tolerance : 0.1 * sd;
+    std::size_t head_met = 0;
+    for (std::size_t i : kept) head_met += t.met(head[i][c].item<double>(), tol);
+    nlohmann::json rep = {{"target", t.describe()}, {"tolerance", tol}, {"head_met", head_met},
+                          {"head_hit_rate", n ? double(head_met) / n : 0.0}};
+    // Where the target value lies among the training labels (CDVAE's
+    // success: reaching the best 15 %).
+    if (const auto it = stats.properties.find(t.column); it != stats.properties.end() && !it->second.quantiles.empty()) {
+      const auto& q = it->second.quantiles;
+      rep["training_percentile_of_value"] =
+          100.0 * double(std::lower_bound(q.begin(), q.end(), t.value) - q.begin()) / double(q.size() - 1);
+      rep["training_p15"] = q[15];
+      rep["training_p85"] = q[85];
+    }
+    std::string by_predictor;
+    if (predictor.model) {
+      const auto& cols = predictor.model->options().columns;
+      const auto found = std::find(cols.begin(), cols.end(), t.column);
+      if (found != cols.end()) {
+        const std::size_t pc = static_cast<std::size_t>(found - cols.begin());
+        std::size_t met = 0;
+        for (const auto& row : y) met += t.met(row[pc], tol);
+        rep["predictor_met"] = met;
+        rep["predictor_hit_rate"] = n ? double(met) / n : 0.0;
+        by_predictor = fmt::format(", {}/{} by {} on the decoded crystals", met, n, r.predictor);
+      } else {
+        rep["predictor_met"] = nullptr;
+        rep["note"] = "the predictor does not predict this column";
+      }
+    }
+    run.messages.push_back(fmt::format("target {}: {}/{} latents meet it by the property head{}", t.describe(),
+                                       head_met, n, by_predictor));
+    run.target_report.push_back(rep);
+  }
+}
+
 }  // namespace
 
 CdvaeRun run_cdvae_sample(const SampleRequest& r, CdvaeModel& model, const nlohmann::json& metadata,
@@ -71,8 +129,12 @@ CdvaeRun run_cdvae_sample(const SampleRequest& r, CdvaeModel& model, const nlohm
   o.seed = r.seed;
   o.device = r.device;
   o.batch = std::max(1, r.batch_atoms / std::max(1, model.options().max_atoms));
+  o.type_update = r.type_update;
+  for (const auto& t : r.targets) run.targets.push_back(PropertyTarget::parse(t));
+  check_latent_targets(model, run.targets);
   std::vector<Structure> made;
   std::vector<std::string> ids;
+  torch::Tensor z;
   if (run.reconstruct) {
     if (!r.elements.empty() || !r.require.empty() || !r.prompt.empty() || r.max_elements)
       throw Error("--reconstruct decodes the given crystals: element constraints are for -n", ErrorKind::kUsage);
@@ -98,20 +160,44 @@ CdvaeRun run_cdvae_sample(const SampleRequest& r, CdvaeModel& model, const nlohm
       given.push_back(rec.structure);
       ids.push_back(rec.id);
     }
-    made = cdvae_reconstruct(model, given, o, &run.report, progress);
+    for (std::size_t i = 0; i < given.size(); ++i)
+      for (int z : given[i].species)
+        if (z < 1 || z > model.vocab())
+          throw Error(fmt::format("{}: record {}: Z = {} is outside the model's vocabulary", r.reconstruct,
+                                  first + i + 1, z),
+                      ErrorKind::kInput);
+    z = cdvae_latents(model, given, o.device, o.batch);
   } else {
     o.constraints = request_constraints(r, stats);
-    made = cdvae_generate(model, r.n, o, &run.report, progress);
+    z = cdvae_prior_latents(model, r.n, o.seed);
     for (int i = 0; i < r.n; ++i) ids.push_back(fmt::format("gen_{}", i));
   }
+  torch::Tensor start_values, end_values;
+  if (!run.targets.empty()) {
+    start_values = latent_properties(model, z, o.device);
+    z = optimize_latents(model, z, run.targets, r.latent_steps, r.latent_lr, o.device);
+    end_values = latent_properties(model, z, o.device);
+  }
+  made = cdvae_decode(model, z, o, &run.report, progress);
   run.out.columns = {"sample", "spacegroup"};
+  const auto& columns = model.options().properties;
+  if (!run.targets.empty())
+    for (const auto& c : columns) run.out.columns.push_back("latent_start_" + c), run.out.columns.push_back("latent_" + c);
+  std::vector<std::size_t> kept;  // rows of z behind each output
   for (std::size_t i = 0; i < made.size(); ++i) {
     if (made[i].species.empty()) continue;  // non-finite: counted in report.failed
     const int sg = spacegroup_of_output(made[i]);
     ++run.spacegroups[sg];
     run.out.records.push_back({ids[i], made[i], {"0", std::to_string(sg)}});
+    if (!run.targets.empty())
+      for (std::size_t c = 0; c < columns.size(); ++c) {
+        run.out.records.back().values.push_back(fmt::format("{:.6g}", start_values[i][c].item<double>()));
+        run.out.records.back().values.push_back(fmt::format("{:.6g}", end_values[i][c].item<double>()));
+      }
+    kept.push_back(i);
   }
   if (!run.reconstruct) run.constraints_satisfied = check_outputs(o.constraints, run.out);
+  if (!run.targets.empty()) score_targets(r, model, stats, end_values, kept, run);
   return run;
 }
 
@@ -133,6 +219,12 @@ nlohmann::json write_cdvae_run(const std::string& out_dir, const SampleRequest& 
       {"constraints", run.reconstruct ? nlohmann::json(nullptr) : nlohmann::json(o.constraints.describe())},
       {"constraints_satisfied", run.reconstruct ? nlohmann::json(nullptr) : nlohmann::json(run.constraints_satisfied)},
       {"warnings", run.warnings},
+      {"property_optimisation", run.targets.empty() ? nlohmann::json(nullptr)
+                                                    : nlohmann::json{{"targets", run.target_report},
+                                                                     {"latent_steps", r.latent_steps},
+                                                                     {"latent_lr", r.latent_lr},
+                                                                     {"predictor", r.predictor}}},
+      {"type_update", o.type_update},
       {"sampler", "langevin"},
       {"steps_per_level", o.steps_per_level},
       {"step_lr", o.step_lr},

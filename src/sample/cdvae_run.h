@@ -3,8 +3,15 @@
 /// crystals from the prior (`-n`, with --elements / --require / --prompt /
 /// --max-elements enforced on every output) or, with `--reconstruct
 /// DATASET`, one decoded crystal per row from the encoder's mean latent,
-/// the row's id kept, so that `eval csp --truth DATASET` scores CDVAE's
-/// reconstruction. Options that belong to the diffusion samplers
+/// the row's id kept, so that `eval csp --gt DATASET` scores CDVAE's
+/// reconstruction. With `--target COLUMN<VALUE` (or = / >) the latents
+/// (drawn, or the rows' μ) first take --latent-steps Adam steps towards the
+/// target on the property head's prediction (CDVAE's property
+/// optimisation); the outputs then carry the head's value before and after
+/// (latent_start_COLUMN, latent_COLUMN) and, with `--predictor
+/// PROPERTY_MODEL`, that independent model's prediction of the decoded
+/// crystal (predicted_COLUMN), from which the manifest's success rate per
+/// target is counted. Options that belong to the diffusion samplers
 /// (compositions, guidance, conditions, --sampler, --steps) are a usage
 /// Error before any work; a reconstruct row with an element the model never
 /// saw is an input Error naming the file, row and element. Writes the same
@@ -35,6 +42,9 @@ struct CdvaeRun {
   std::size_t constraints_satisfied = 0;
   SampleReport report;
   std::vector<std::string> warnings;
+  std::vector<PropertyTarget> targets;
+  nlohmann::json target_report = nlohmann::json::array();  ///< per target: hit rates by head and predictor
+  std::vector<std::string> messages;                        ///< one-line summaries for the user
 };
 
 /// Checks the request against the model (see the file comment), samples,

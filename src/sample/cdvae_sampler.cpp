@@ -77,6 +77,57 @@ torch::Tensor reassign_within_composition(const torch::Tensor& scores, const tor
   return torch::tensor(out, torch::kInt64).to(types.device());
 }
 
+namespace {
+int head_column(const CdvaeModel& model, const std::string& column) {
+  const int c = model.options().property_index(column);
+  if (c >= 0) return c;
+  std::string have;
+  for (const auto& p : model.options().properties) have += (have.empty() ? "" : ", ") + p;
+  throw Error("this CDVAE was not trained with property '" + column + "' (its property head predicts: " +
+                  (have.empty() ? "none; train with --condition COLUMN" : have) + ")",
+              ErrorKind::kUsage);
+}
+}  // namespace
+
+void check_latent_targets(const CdvaeModel& model, const std::vector<PropertyTarget>& targets) {
+  for (const auto& t : targets) head_column(model, t.column);
+}
+
+torch::Tensor latent_properties(CdvaeModel& model, const torch::Tensor& z, const std::string& device) {
+  torch::NoGradGuard no_grad;
+  model.eval();
+  const torch::Device dev = parse_device(device);
+  model.to(dev);
+  if (model.options().properties.empty()) return torch::zeros({z.size(0), 0});
+  const auto h = model.heads(z.to(dev, torch::kFloat32));
+  return model.properties_from_head(h.properties).to(torch::kCPU);
+}
+
+torch::Tensor optimize_latents(CdvaeModel& model, const torch::Tensor& z0, const std::vector<PropertyTarget>& targets,
+                               int steps, double lr, const std::string& device) {
+  std::vector<int> columns;
+  for (const auto& t : targets) columns.push_back(head_column(model, t.column));
+  if (steps < 0 || !(lr > 0)) throw Error("latent optimisation: steps >= 0 and a positive rate", ErrorKind::kUsage);
+  const torch::Device dev = parse_device(device);
+  model.to(dev);
+  model.eval();
+  for (auto& p : model.parameters()) p.set_requires_grad(false);
+  auto z = z0.to(dev, torch::kFloat32).clone().set_requires_grad(true);
+  torch::optim::Adam opt({z}, torch::optim::AdamOptions(lr));
+  for (int step = 0; step < steps; ++step) {
+    const auto h = model.heads(z);
+    const auto y = model.properties_from_head(h.properties);
+    torch::Tensor loss = torch::zeros({}, y.options());
+    for (std::size_t i = 0; i < targets.size(); ++i)
+      loss = loss + targets[i].penalty(y.select(1, columns[i]), 1.0 / model.options().property_stddev[columns[i]]).sum();
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+  }
+  for (auto& p : model.parameters()) p.set_requires_grad(true);
+  return z.detach().to(torch::kCPU);
+}
+
 double cdvae_step_size(const CdvaeOptions& m, double step_lr, int level) {
   const auto sigmas = m.sigmas();
   const double r = sigmas.at(level) / sigmas.back();
@@ -183,12 +234,15 @@ std::vector<Structure> cdvae_decode(CdvaeModel& model, const torch::Tensor& z_al
 
 std::vector<Structure> cdvae_generate(CdvaeModel& model, int n, const CdvaeSampleOptions& o, SampleReport* report,
                                       const SampleProgress& progress) {
+  return cdvae_decode(model, cdvae_prior_latents(model, n, o.seed), o, report, progress);
+}
+
+torch::Tensor cdvae_prior_latents(const CdvaeModel& model, int n, uint64_t seed) {
   if (n < 1) throw Error("-n must be positive", ErrorKind::kUsage);
   // The latents come from their own generator, so that the Langevin noise
   // of batch k is the same whatever n is.
-  auto gen = at::detail::createCPUGenerator(o.seed ^ 0x5DEECE66DULL);
-  auto z = torch::randn({n, model.options().latent_dim}, gen);
-  return cdvae_decode(model, z, o, report, progress);
+  auto gen = at::detail::createCPUGenerator(seed ^ 0x5DEECE66DULL);
+  return torch::randn({n, model.options().latent_dim}, gen);
 }
 
 torch::Tensor cdvae_latents(CdvaeModel& model, const std::vector<Structure>& crystals, const std::string& device,

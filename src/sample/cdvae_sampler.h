@@ -27,6 +27,7 @@
 
 #include "crystal/structure.h"
 #include "model/cdvae_model.h"
+#include "model/property_model.h"
 #include "sample/sampler.h"
 #include "sample/type_constraints.h"
 
@@ -62,6 +63,8 @@ torch::Tensor reassign_within_composition(const torch::Tensor& scores, const tor
 /// calls reproduce one call).
 std::vector<Structure> cdvae_decode(CdvaeModel& model, const torch::Tensor& z, const CdvaeSampleOptions& options,
                                     SampleReport* report = nullptr, const SampleProgress& progress = {});
+/// `n` latents z ~ N(0, I) [n, latent] of a run seeded `seed`.
+torch::Tensor cdvae_prior_latents(const CdvaeModel& model, int n, uint64_t seed);
 /// `n` crystals from z ~ N(0, I).
 std::vector<Structure> cdvae_generate(CdvaeModel& model, int n, const CdvaeSampleOptions& options,
                                       SampleReport* report = nullptr, const SampleProgress& progress = {});
@@ -73,6 +76,19 @@ torch::Tensor cdvae_latents(CdvaeModel& model, const std::vector<Structure>& cry
 std::vector<Structure> cdvae_reconstruct(CdvaeModel& model, const std::vector<Structure>& crystals,
                                          const CdvaeSampleOptions& options, SampleReport* report = nullptr,
                                          const SampleProgress& progress = {});
+/// CDVAE's property optimisation: `steps` Adam steps (rate `lr`) on the
+/// latents z [B, latent] that lower the summed penalties of `targets`
+/// (model/property_model.h's PropertyTarget, in units of each column's
+/// training deviation) on the property head's predictions. Every target's
+/// column must be one the head predicts (else a usage Error naming the
+/// ones it has). Returns the moved latents, on the CPU.
+torch::Tensor optimize_latents(CdvaeModel& model, const torch::Tensor& z, const std::vector<PropertyTarget>& targets,
+                               int steps, double lr, const std::string& device);
+/// Throws the usage Error of optimize_latents when a target's column is not
+/// one the property head predicts.
+void check_latent_targets(const CdvaeModel& model, const std::vector<PropertyTarget>& targets);
+/// The property head's predictions [B, K] (columns' units) at latents z, on the CPU.
+torch::Tensor latent_properties(CdvaeModel& model, const torch::Tensor& z, const std::string& device);
 /// The Langevin step size of level k (see the file comment).
 double cdvae_step_size(const CdvaeOptions& model, double step_lr, int level);
 

@@ -38,7 +38,13 @@ nlohmann::json describe_model_file(const std::string& path) {
   j["task"] = a.task;
   j["arch"] = a.arch;
   j["training"] = training_summary(a.state.metadata);
-  if (a.arch == "unimat" && a.task == "gen") {  // whole crystals only
+  if (a.arch == "cdvae") {
+    const auto& l = j["langevin"];
+    const std::string langevin =
+        fmt::format("annealed Langevin, {} steps per noise level x {} levels, step_lr {:g} (built-in)",
+                    l["steps_per_level"].get<int>(), j["noise_levels"].get<int>(), l["step_lr"].get<double>());
+    j["default_sampler"] = {{"gen", langevin}, {"reconstruct", langevin}};
+  } else if (a.arch == "unimat" && a.task == "gen") {  // whole crystals only
     j["default_sampler"] = {{"gen", describe_default_sampler(a.state.metadata, true, true)}};
   } else if (a.task == "csp" || a.task == "gen") {
     j["default_sampler"] = {{"csp", describe_default_sampler(a.state.metadata, false)}};

@@ -75,6 +75,9 @@ struct SampleRequest {
   std::string reconstruct;           ///< a dataset: decode each row's latent mean (ids kept)
   int langevin_steps = 0;            ///< Langevin steps per noise level; 0: the model's
   double min_sigma = 0;              ///< skip noise levels below this σ (Å)
+  std::string type_update = "composition";  ///< sample/cdvae_sampler.h, CdvaeSampleOptions::type_update
+  int latent_steps = 1000;           ///< --target: Adam steps on the latents (CDVAE's optimisation)
+  double latent_lr = 1e-3;           ///< --target: their rate
 };
 
 /// One crystal of the run: `id` names its composition or row, and
