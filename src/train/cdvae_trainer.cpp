@@ -15,20 +15,41 @@
 namespace xtaldiff {
 namespace {
 
-// --config: the networks' shape and the CDVAE options it sets.
-std::pair<CspNetOptions, nlohmann::json> cdvae_config(const std::string& config) {
-  if (config == "tiny" || config == "small" || config == "base")
-    return {CspNetOptions::preset(config), nlohmann::json::object()};
+// --config: the decoder's network shape, the encoder's (the decoder's
+// unless "encoder" sets it) and the CDVAE options it sets.
+struct CdvaeConfig {
+  CspNetOptions decoder, encoder;
+  nlohmann::json cdvae = nlohmann::json::object();
+};
+
+CdvaeConfig cdvae_config(const std::string& config) {
+  CdvaeConfig c;
+  if (config == "tiny" || config == "small" || config == "base") {
+    c.decoder = c.encoder = CspNetOptions::preset(config);
+    return c;
+  }
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(read_file(config));
   } catch (const nlohmann::json::exception& e) {
     throw Error(config + ": not valid JSON (" + e.what() + ")");
   }
-  if (!j.is_object() || (!j.contains("cdvae") && !j.contains("network")))
-    throw Error(config + ": no \"cdvae\" or \"network\" object for --arch cdvae", ErrorKind::kUsage);
-  CspNetOptions net = j.contains("network") ? CspNetOptions::from_json(j["network"]) : CspNetOptions::preset("small");
-  return {net, j.value("cdvae", nlohmann::json::object())};
+  if (!j.is_object() || (!j.contains("cdvae") && !j.contains("network") && !j.contains("encoder")))
+    throw Error(config + ": no \"cdvae\", \"network\" or \"encoder\" object for --arch cdvae", ErrorKind::kUsage);
+  c.decoder = CspNetOptions::preset("small");
+  if (j.contains("network")) {
+    nlohmann::json net = c.decoder.to_json();
+    net.update(j["network"]);
+    c.decoder = CspNetOptions::from_json(net);
+  }
+  c.encoder = c.decoder;
+  if (j.contains("encoder")) {
+    nlohmann::json enc = c.decoder.to_json();
+    enc.update(j["encoder"]);
+    c.encoder = CspNetOptions::from_json(enc);
+  }
+  c.cdvae = j.value("cdvae", nlohmann::json::object());
+  return c;
 }
 
 // Mean and deviation of each of the lattice head's six targets.
@@ -88,7 +109,7 @@ TrainReport train_cdvae(const TrainRequest& r) {
   if (o.out.empty()) throw Error("--out is required", ErrorKind::kUsage);
   const int threads = configure_threads(o.threads);
   const torch::Device dev = parse_device(o.device);
-  auto [shape, cdvae_json] = cdvae_config(r.config);
+  const CdvaeConfig config = cdvae_config(r.config);
 
   TrainingSetSpec spec;
   spec.columns = o.net.condition_properties;
@@ -101,7 +122,7 @@ TrainReport train_cdvae(const TrainRequest& r) {
   const DatasetStats stats = train.stats();
 
   nlohmann::json merged = CdvaeOptions{}.to_json();
-  merged.update(cdvae_json);
+  merged.update(config.cdvae);
   CdvaeOptions co = CdvaeOptions::from_json(merged);
   co.max_atoms = stats.max_atoms();
   set_lattice_standardisation(train, co);
@@ -112,17 +133,21 @@ TrainReport train_cdvae(const TrainRequest& r) {
     co.property_mean.push_back(stats.properties.at(c).mean);
     co.property_stddev.push_back(stats.properties.at(c).stddev);
   }
-  shape.diffuse_types = false;
-  shape.condition_spacegroup = false;
-  shape.condition_properties.clear();
-  shape.property_mean.clear();
-  shape.property_stddev.clear();
-  shape.latent_dim = 0;
-  CspNetOptions encoder = shape, decoder = shape;
+  // Both networks plain (no condition); the decoder reads type vectors and z.
+  auto plain = [](CspNetOptions n) {
+    n.diffuse_types = false;
+    n.condition_spacegroup = false;
+    n.condition_properties.clear();
+    n.property_mean.clear();
+    n.property_stddev.clear();
+    n.latent_dim = 0;
+    return n;
+  };
+  const CspNetOptions encoder = plain(config.encoder);
+  CspNetOptions decoder = plain(config.decoder);
   decoder.diffuse_types = true;
   decoder.type_diffusion = "ddpm";
   decoder.latent_dim = co.latent_dim;
-
   torch::manual_seed(o.seed);
   CdvaeModel model(encoder, decoder, co);
   model.to(dev);

@@ -6,7 +6,8 @@
 /// the model standardises with: the largest atom count, the lattice head's
 /// mean and deviation, and those of each `--condition` column (the
 /// property head). `--config`: tiny / small / base (both GNNs at that size)
-/// or a JSON file with "network" (CspNetOptions keys, both GNNs) and
+/// or a JSON file with "network" (CspNetOptions keys over the "small"
+/// preset: the decoder, and the encoder unless "encoder" sets its own) and
 /// "cdvae" (CdvaeOptions keys).
 #pragma once
 
