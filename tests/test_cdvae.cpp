@@ -103,7 +103,8 @@ TEST(Cdvae, HeadLossesAndKlEqualHandValuesWhenTheHeadsAreConstant) {
   // of the loss can be written down: atom count CE = −log softmax(b)[5],
   // composition CE = log 100 (uniform logits), lattice MSE = mean(target²)
   // (zero prediction), property MSE = mean(((y − 1)/2)²), KL per crystal =
-  // 16 · ½(e^(−30) + 0 − 1 + 30).
+  // 16 · ½(e^(−30) + 0 − 1 + 30), and the conditioned prior's NLL of z ≈ 0
+  // under μ_p = 0.5, log σ²_p = log 2: 16 · ½(0.25 / 2 + log 2).
   torch::manual_seed(0);
   CdvaeModel model = small_cdvae(6, {"p"});
   CdvaeOptions costs = model.options();
@@ -112,9 +113,14 @@ TEST(Cdvae, HeadLossesAndKlEqualHandValuesWhenTheHeadsAreConstant) {
     torch::NoGradGuard ng;
     for (auto& p : model.named_parameters()) {
       const std::string& k = p.key();
-      const bool last = k.find("_head.4.") != std::string::npos || k.rfind("to_mu.", 0) == 0 || k.rfind("to_logvar.", 0) == 0;
+      const bool last = k.find("_head.4.") != std::string::npos || k.rfind("to_mu.", 0) == 0 ||
+                        k.rfind("to_logvar.", 0) == 0 || k.rfind("prior_net.4.", 0) == 0;
       if (!last) continue;
       p.value().zero_();
+      if (k == "prior_net.4.bias") {
+        p.value().narrow(0, 0, 16).fill_(0.5f);
+        p.value().narrow(0, 16, 16).fill_(std::log(2.0f));
+      }
       if (k == "to_logvar.bias") p.value().fill_(-30.0f);
       if (k == "natom_head.4.bias") p.value().copy_(torch::tensor(natom_bias));
     }
@@ -132,11 +138,13 @@ TEST(Cdvae, HeadLossesAndKlEqualHandValuesWhenTheHeadsAreConstant) {
   const double lattice_mse = model.lattice_targets(batch).pow(2).mean().item<double>();
   const double property_mse = std::pow((3.0 - 1.0) / 2.0, 2);
   const double kl = 16 * 0.5 * (std::exp(-30.0) - 1.0 + 30.0);
+  const double prior_nll = 16 * 0.5 * (0.25 / 2.0 + std::log(2.0));
+  ASSERT_TRUE(model.has_prior());
   EXPECT_NEAR(parts.lattice.item<double>(), lattice_mse, 1e-6);
   const double expected = costs.cost_natom * natom_ce + costs.cost_lattice * lattice_mse +
                           costs.cost_composition * composition_ce + costs.cost_coord * parts.coord.item<double>() +
                           costs.cost_type * parts.types.item<double>() + costs.beta * kl +
-                          costs.cost_property * property_mse;
+                          costs.cost_property * property_mse + costs.cost_prior * prior_nll;
   EXPECT_NEAR(parts.total.item<double>(), expected, 1e-4 * expected);
   // The lattice targets: lengths over N^(1/3) and angles, standardised by
   // the options' mean (2.3 Å, 90°) and deviation (0.2 Å, 1°).

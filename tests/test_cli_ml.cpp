@@ -545,6 +545,15 @@ TEST(Cli, TrainsACdvaeAndGeneratesReconstructsAndOptimises) {
   for (const auto& row : opt.records)  // the steps lower the head's value (or it met the bound already)
     EXPECT_LE(std::stod(row.values[end]), std::max(0.5, std::stod(row.values[start])) + 1e-6);
 
+  // Con-CDVAE: a value to condition on draws the latents from the
+  // conditioned prior (no optimisation steps unless asked for).
+  r = run("sample --model " + (t / "c.xtd") + " -n 2 --target heat_ref=1.0 --langevin-steps 1 --threads 1 -q --out " +
+          (t / "cond"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  m = nlohmann::json::parse(xtaldiff::read_file(t / "cond/manifest.json"));
+  EXPECT_EQ(m["latents"], "conditioned prior");
+  EXPECT_EQ(m["property_optimisation"]["latent_steps"], 0);
+
   // Refused: a column the head does not predict, options of the diffusion
   // samplers, an element the encoder never saw.
   r = run("sample --model " + (t / "c.xtd") + " -n 2 --target \"band_gap>1\" --out " + (t / "x"));

@@ -115,7 +115,8 @@ void run_model(const ModelCli& c) {
                j["noise_levels"].get<int>(), j["sigma"][0].get<double>(), j["sigma"][1].get<double>(),
                j["type_sigma"][0].get<double>(), j["type_sigma"][1].get<double>());
     for (const auto& col : j["properties"])
-      fmt::print("  property head: {} (--target moves the latents towards a value)\n", col.get<std::string>());
+      fmt::print("  property head: {} (--target moves the latents towards a value){}\n", col.get<std::string>(),
+                 j.value("conditional_prior", false) ? "; conditioned prior p(z | values) (--target COLUMN=VALUE)" : "");
     if (j.contains("dataset_stats"))
       fmt::print("  trained on {} crystals ({} elements)\n", j["dataset_stats"]["crystals"].get<long>(),
                  j["dataset_stats"]["elements"].get<std::size_t>());

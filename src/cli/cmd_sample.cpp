@@ -224,8 +224,8 @@ void add_sample_command(CLI::App& app) {
                   "(CDVAE's argmax per atom) or fixed")
       ->capture_default_str();
   cmd->add_option("--latent-steps", c->request.latent_steps,
-                  "CDVAE with --target: Adam steps on the latents towards the target (property optimisation)")
-      ->capture_default_str()
+                  "CDVAE with --target: Adam steps on the latents towards the target (property optimisation; default "
+                  "1000, or 0 when a conditioned prior draws the latents)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--latent-lr", c->request.latent_lr, "CDVAE with --target: the rate of those steps")
       ->capture_default_str()

@@ -13,7 +13,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CdvaeOptions, latent_dim, head_h
                                                 noise_levels, sigma_begin, sigma_end, type_sigma_begin, type_sigma_end,
                                                 beta, cost_natom, cost_lattice, cost_composition, cost_coord, cost_type,
                                                 cost_property, lattice_mean, lattice_stddev, properties, property_mean,
-                                                property_stddev, step_lr, steps_per_level)
+                                                property_stddev, conditional_prior, prior_drop, cost_prior, step_lr,
+                                                steps_per_level)
 
 nlohmann::json CdvaeOptions::to_json() const { return *this; }
 
@@ -21,7 +22,7 @@ CdvaeOptions CdvaeOptions::from_json(const nlohmann::json& j) {
   const CdvaeOptions o = j.get<CdvaeOptions>();
   if (o.latent_dim < 1 || o.head_hidden < 1 || o.head_layers < 0 || o.max_atoms < 1 || o.noise_levels < 2 ||
       !(o.sigma_begin > o.sigma_end && o.sigma_end > 0) || !(o.type_sigma_begin > o.type_sigma_end && o.type_sigma_end > 0) ||
-      o.beta < 0 || !(o.step_lr > 0) || o.steps_per_level < 1)
+      o.beta < 0 || !(o.step_lr > 0) || o.steps_per_level < 1 || !(o.prior_drop >= 0 && o.prior_drop < 1))
     throw Error("cdvae options out of range: " + j.dump());
   if (o.lattice_mean.size() != 6 || o.lattice_stddev.size() != 6)
     throw Error("cdvae options: lattice_mean and lattice_stddev need 6 values");
@@ -145,6 +146,8 @@ CdvaeModel::CdvaeModel(const CspNetOptions& encoder, const CspNetOptions& decode
   if (!options.properties.empty())
     property_head_ =
         register_module("property_head", mlp(z, h, l, static_cast<int>(options.properties.size())));
+  if (!options.properties.empty() && options.conditional_prior)
+    prior_net_ = register_module("prior_net", mlp(2 * static_cast<int>(options.properties.size()), h, l, 2 * z));
   sigmas_ = register_buffer("sigmas", torch::tensor(options.sigmas(), torch::kFloat64).to(torch::kFloat32));
   type_sigmas_ =
       register_buffer("type_sigmas", torch::tensor(options.type_sigmas(), torch::kFloat64).to(torch::kFloat32));
@@ -237,6 +240,19 @@ torch::Tensor CdvaeModel::lattice_from_head(const torch::Tensor& standardised,
   return out;
 }
 
+std::pair<torch::Tensor, torch::Tensor> CdvaeModel::prior(const torch::Tensor& y_in) {
+  if (!has_prior()) throw Error("this CDVAE has no conditioned prior (train with --condition COLUMN)", ErrorKind::kUsage);
+  const auto dev = prior_net_->parameters().front().device();
+  auto y = y_in.to(dev, torch::kFloat32);
+  auto mean = torch::tensor(options_.property_mean, torch::kFloat64).to(dev, torch::kFloat32);
+  auto sd = torch::tensor(options_.property_stddev, torch::kFloat64).to(dev, torch::kFloat32);
+  auto given = y.isfinite();
+  // NaN must not reach the network even where masked: 0 · NaN is NaN.
+  auto value = torch::where(given, (y - mean) / sd, torch::zeros_like(y));
+  auto out = prior_net_->forward(torch::cat({value, given.to(torch::kFloat32)}, 1));
+  return {out.narrow(1, 0, options_.latent_dim), out.narrow(1, options_.latent_dim, options_.latent_dim)};
+}
+
 torch::Tensor CdvaeModel::properties_from_head(const torch::Tensor& standardised) const {
   auto mean = torch::tensor(options_.property_mean, torch::kFloat64).to(standardised.device(), standardised.scalar_type());
   auto sd = torch::tensor(options_.property_stddev, torch::kFloat64).to(standardised.device(), standardised.scalar_type());
@@ -306,6 +322,17 @@ LossParts CdvaeModel::loss(const CrystalBatch& b, BatchNoise& noise) {
     auto count = given.sum().clamp_min(1).to(torch::kFloat32);
     parts.total = parts.total + options_.cost_property * err.pow(2).sum() / count;
   }
+  if (has_prior() && b.properties.defined()) {
+    // Labels hidden at random, so that the prior also learns from fewer
+    // conditions (down to none: the marginal of the latents).
+    auto y = b.properties.to(dev, torch::kFloat32);
+    auto keep = noise.rand_per_crystal({y.size(1)}, torch::kFloat32).to(dev) >= options_.prior_drop;
+    y = torch::where(keep, y, torch::full_like(y, NAN));
+    auto [mu_p, logvar_p] = prior(y);
+    auto zd = z.detach();
+    auto nll = 0.5 * ((zd - mu_p).pow(2) * torch::exp(-logvar_p) + logvar_p).sum(1).mean();
+    parts.total = parts.total + options_.cost_prior * nll;
+  }
   return parts;
 }
 
@@ -321,6 +348,7 @@ nlohmann::json CdvaeModel::describe() const {
           {"beta", options_.beta},
           {"max_atoms", options_.max_atoms},
           {"properties", options_.properties},
+          {"conditional_prior", has_prior()},
           {"langevin", {{"step_lr", options_.step_lr}, {"steps_per_level", options_.steps_per_level}}},
           {"encoder", {{"hidden", encoder_options_.hidden}, {"layers", encoder_options_.layers}}},
           {"decoder", {{"hidden", decoder_options_.hidden}, {"layers", decoder_options_.layers}}}};

@@ -24,7 +24,9 @@
 ///
 /// Loss (CDVAE's weights by default): cost_natom·CE + cost_lattice·MSE +
 /// cost_composition·CE + cost_coord·½|u − d/σ|² + cost_type·CE + β·KL
-/// (+ cost_property·MSE); per-atom terms are averaged per crystal first.
+/// (+ cost_property·MSE + cost_prior·NLL of the detached z under the
+/// conditioned prior, without the ½ log 2π constant); per-atom terms are
+/// averaged per crystal first.
 #pragma once
 
 #include <string>
@@ -54,6 +56,15 @@ struct CdvaeOptions {
   /// Property columns the property head predicts, and their standardisation.
   std::vector<std::string> properties;
   std::vector<double> property_mean, property_stddev;
+  /// Con-CDVAE's conditioned prior (Ye et al. 2024), for models with
+  /// property columns: a network from the (standardised) values and a
+  /// "given" mask per column to μ_p, log σ²_p of z, trained on the
+  /// encoder's latents (detached, so the VAE is unchanged) with each label
+  /// hidden with probability prior_drop, so any subset of the columns can
+  /// be conditioned on.
+  bool conditional_prior = true;
+  double prior_drop = 0.1;
+  double cost_prior = 1;
   /// Annealed Langevin defaults (sample/cdvae_sampler.h).
   double step_lr = 1e-4;
   int steps_per_level = 5;
@@ -83,8 +94,8 @@ struct CdvaeDecoded {
 };
 
 /// The "cdvae" architecture. Submodules: "encoder", "to_mu", "to_logvar",
-/// "natom_head", "lattice_head", "composition_head", ("property_head"),
-/// "decoder".
+/// "natom_head", "lattice_head", "composition_head", ("property_head",
+/// "prior_net"), "decoder".
 class CdvaeModel : public Model {
  public:
   CdvaeModel(const CspNetOptions& encoder, const CspNetOptions& decoder, const CdvaeOptions& options);
@@ -114,6 +125,11 @@ class CdvaeModel : public Model {
   torch::Tensor lattice_from_head(const torch::Tensor& standardised, const std::vector<int64_t>& num_atoms) const;
   /// The lattice head's targets [B, 6] (standardised) of a batch.
   torch::Tensor lattice_targets(const CrystalBatch& batch) const;
+  /// Whether the model has Con-CDVAE's conditioned prior.
+  bool has_prior() const { return !prior_net_.is_empty(); }
+  /// μ_p and log σ²_p [B, latent] of the conditioned prior for values `y`
+  /// [B, K] in the columns' units (NaN: not conditioned on that column).
+  std::pair<torch::Tensor, torch::Tensor> prior(const torch::Tensor& y);
   /// Property predictions [B, K] in the columns' units from the property head.
   torch::Tensor properties_from_head(const torch::Tensor& standardised) const;
 
@@ -128,7 +144,7 @@ class CdvaeModel : public Model {
   CspNet encoder_{nullptr}, decoder_{nullptr};
   torch::nn::Linear to_mu_{nullptr}, to_logvar_{nullptr};
   torch::nn::Sequential natom_head_{nullptr}, lattice_head_{nullptr}, composition_head_{nullptr},
-      property_head_{nullptr};
+      property_head_{nullptr}, prior_net_{nullptr};
   torch::Tensor sigmas_, type_sigmas_;  ///< buffers [levels]
 };
 

@@ -167,15 +167,30 @@ CdvaeRun run_cdvae_sample(const SampleRequest& r, CdvaeModel& model, const nlohm
                                   first + i + 1, z),
                       ErrorKind::kInput);
     z = cdvae_latents(model, given, o.device, o.batch);
+    run.latent_source = "encoder mean";
   } else {
     o.constraints = request_constraints(r, stats);
     z = cdvae_prior_latents(model, r.n, o.seed);
     for (int i = 0; i < r.n; ++i) ids.push_back(fmt::format("gen_{}", i));
+    // Con-CDVAE: values to condition on are drawn from the conditioned prior.
+    bool values = !run.targets.empty() && model.has_prior();
+    for (const auto& t : run.targets) values = values && t.kind == PropertyTarget::Kind::kEqual;
+    if (values) {
+      auto y = torch::full({r.n, static_cast<int64_t>(model.options().properties.size())}, NAN);
+      for (const auto& t : run.targets) y.select(1, model.options().property_index(t.column)).fill_(t.value);
+      torch::NoGradGuard no_grad;
+      model.eval();
+      model.to(parse_device(o.device));
+      auto [mu, logvar] = model.prior(y);
+      z = (mu.to(torch::kCPU) + torch::exp(0.5 * logvar.to(torch::kCPU)) * z).detach();
+      run.latent_source = "conditioned prior";
+    }
   }
   torch::Tensor start_values, end_values;
   if (!run.targets.empty()) {
+    run.latent_steps = r.latent_steps >= 0 ? r.latent_steps : run.latent_source == "conditioned prior" ? 0 : 1000;
     start_values = latent_properties(model, z, o.device);
-    z = optimize_latents(model, z, run.targets, r.latent_steps, r.latent_lr, o.device);
+    z = optimize_latents(model, z, run.targets, run.latent_steps, r.latent_lr, o.device);
     end_values = latent_properties(model, z, o.device);
   }
   made = cdvae_decode(model, z, o, &run.report, progress);
@@ -221,10 +236,11 @@ nlohmann::json write_cdvae_run(const std::string& out_dir, const SampleRequest& 
       {"warnings", run.warnings},
       {"property_optimisation", run.targets.empty() ? nlohmann::json(nullptr)
                                                     : nlohmann::json{{"targets", run.target_report},
-                                                                     {"latent_steps", r.latent_steps},
+                                                                     {"latent_steps", run.latent_steps},
                                                                      {"latent_lr", r.latent_lr},
                                                                      {"predictor", r.predictor}}},
       {"type_update", o.type_update},
+      {"latents", run.latent_source},
       {"sampler", "langevin"},
       {"steps_per_level", o.steps_per_level},
       {"step_lr", o.step_lr},

@@ -4,10 +4,11 @@
 /// --max-elements enforced on every output) or, with `--reconstruct
 /// DATASET`, one decoded crystal per row from the encoder's mean latent,
 /// the row's id kept, so that `eval csp --gt DATASET` scores CDVAE's
-/// reconstruction. With `--target COLUMN<VALUE` (or = / >) the latents
-/// (drawn, or the rows' μ) first take --latent-steps Adam steps towards the
-/// target on the property head's prediction (CDVAE's property
-/// optimisation); the outputs then carry the head's value before and after
+/// reconstruction. With `--target COLUMN=VALUE` on a model with
+/// Con-CDVAE's conditioned prior, de novo latents are drawn from p(z |
+/// values); otherwise (or with --latent-steps as well) the latents (drawn,
+/// or the rows' μ) take --latent-steps Adam steps towards the targets on
+/// the property head's prediction (CDVAE's property optimisation); the outputs then carry the head's value before and after
 /// (latent_start_COLUMN, latent_COLUMN) and, with `--predictor
 /// PROPERTY_MODEL`, that independent model's prediction of the decoded
 /// crystal (predicted_COLUMN), from which the manifest's success rate per
@@ -43,6 +44,8 @@ struct CdvaeRun {
   SampleReport report;
   std::vector<std::string> warnings;
   std::vector<PropertyTarget> targets;
+  std::string latent_source = "prior N(0, I)";  ///< or "conditioned prior", "encoder mean"
+  int latent_steps = 0;                          ///< optimisation steps taken
   nlohmann::json target_report = nlohmann::json::array();  ///< per target: hit rates by head and predictor
   std::vector<std::string> messages;                        ///< one-line summaries for the user
 };

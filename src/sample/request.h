@@ -76,7 +76,8 @@ struct SampleRequest {
   int langevin_steps = 0;            ///< Langevin steps per noise level; 0: the model's
   double min_sigma = 0;              ///< skip noise levels below this σ (Å)
   std::string type_update = "composition";  ///< sample/cdvae_sampler.h, CdvaeSampleOptions::type_update
-  int latent_steps = 1000;           ///< --target: Adam steps on the latents (CDVAE's optimisation)
+  int latent_steps = -1;             ///< --target: Adam steps on the latents (CDVAE's optimisation); < 0: 1000,
+                                     ///< or 0 when the latents come from a conditioned prior
   double latent_lr = 1e-3;           ///< --target: their rate
 };
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 
 #include "ml/runtime.h"
@@ -126,6 +127,19 @@ TrainReport train_cdvae(const TrainRequest& r) {
   CdvaeOptions co = CdvaeOptions::from_json(merged);
   co.max_atoms = stats.max_atoms();
   set_lattice_standardisation(train, co);
+  const bool resuming = o.resume && std::filesystem::exists(o.out + ".ckpt");
+  LoadedArchive source;
+  if (!o.init.empty() && !resuming) {
+    source = read_model_file(o.init);
+    if (source.arch != "cdvae")
+      throw Error("--init " + o.init + ": a " + source.arch + " model cannot start a CDVAE", ErrorKind::kUsage);
+    // The heads keep meaning what they learned: the source's lattice
+    // standardisation, and its atom-count classes when they cover the data.
+    const CdvaeOptions src = CdvaeOptions::from_json(source.model->config()["cdvae"]);
+    co.lattice_mean = src.lattice_mean;
+    co.lattice_stddev = src.lattice_stddev;
+    co.max_atoms = std::max(co.max_atoms, src.max_atoms);
+  }
   co.properties = o.net.condition_properties;
   co.property_mean.clear();
   co.property_stddev.clear();
@@ -163,14 +177,29 @@ TrainReport train_cdvae(const TrainRequest& r) {
                              {"seed", o.seed},
                              {"threads", threads},
                              {"device", o.device}};
-  const bool resuming = o.resume && std::filesystem::exists(o.out + ".ckpt");
-  if (!o.init.empty() && !resuming) {
-    LoadedArchive source = read_model_file(o.init);
-    if (source.arch != "cdvae" || source.model->config() != model.config())
-      throw Error("--init " + o.init + ": not a CDVAE of this configuration", ErrorKind::kUsage);
-    copy_module_state(source.ema ? *source.ema : *source.model, model);
+  if (source.model) {
+    // Every parameter of the same name and shape (a property head or a
+    // conditioned prior added to a trained CDVAE starts fresh).
+    const auto from = (source.ema ? *source.ema : *source.model).named_parameters();
+    std::size_t copied = 0, fresh = 0;
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& p : model.named_parameters()) {
+        const auto* src = from.find(p.key());
+        if (src && src->sizes() == p.value().sizes()) {
+          p.value().copy_(*src);
+          ++copied;
+        } else {
+          ++fresh;
+        }
+      }
+    }
     metadata["init"] = {{"model", o.init},
+                        {"copied_parameters", copied},
+                        {"new_parameters", fresh},
                         {"source_commands", source.state.metadata.value("commands", nlohmann::json::array())}};
+    if (!o.quiet)
+      std::fprintf(stderr, "initialised from %s: %zu parameter tensors copied, %zu new\n", o.init.c_str(), copied, fresh);
   }
   CdvaeTraining task(o, std::move(train), std::move(val), model.config());
   const LoopResult res = run_training_loop(model, task, o, metadata);
