@@ -7,7 +7,9 @@
 #include <pybind11/stl.h>
 
 #include "ml/runtime.h"
+#include "model/cdvae_model.h"
 #include "model/composition_model.h"
+#include "sample/cdvae_run.h"
 #include "model/model_file.h"
 #include "sample/composition_run.h"
 #include "py_common.h"
@@ -25,6 +27,7 @@ struct PyModel {
   std::string path;
   LoadedModel loaded;            ///< a diffusion model
   LoadedArchive composition;     ///< or a composition model (its `model` set)
+  LoadedArchive cdvae;           ///< or a CDVAE (its `model` set)
   nlohmann::json info;
 };
 
@@ -35,9 +38,36 @@ std::unique_ptr<PyModel> load(const std::string& path) {
   m->info = describe_model_file(path);  // also refuses files that are not models, with the CLI's message
   if (m->info.value("task", "") == "composition")
     m->composition = read_model_file(path);
+  else if (m->info.value("arch", "") == "cdvae")
+    m->cdvae = read_model_file(path);
   else
     m->loaded = load_model_file(path);
   return m;
+}
+
+// A CDVAE: de novo, reconstruction or targets (sample/cdvae_run.h).
+py::tuple sample_cdvae(PyModel& m, const SampleRequest& r, const SampleProgress& progress) {
+  auto& model = dynamic_cast<CdvaeModel&>(m.cdvae.ema ? *m.cdvae.ema : *m.cdvae.model);
+  CdvaeRun run;
+  {
+    py::gil_scoped_release nogil;
+    run = run_cdvae_sample(r, model, m.cdvae.state.metadata, progress);
+  }
+  nlohmann::json spacegroups = nlohmann::json::object();
+  for (const auto& [sg, count] : run.spacegroups) spacegroups[std::to_string(sg)] = count;
+  nlohmann::json details = {{"notes", nlohmann::json::array()},
+                            {"warnings", run.warnings},
+                            {"extrapolations", nlohmann::json::array()},
+                            {"messages", run.messages},
+                            {"spacegroups", spacegroups},
+                            {"sampler_source", "langevin"},
+                            {"latents", run.latent_source},
+                            {"targets", run.target_report},
+                            {"network_evaluations", run.report.network_evaluations},
+                            {"seconds", run.report.seconds},
+                            {"retried", run.report.retried},
+                            {"failed", run.report.failed}};
+  return py::make_tuple(crystals_of(run.out), json_to_python(details));
 }
 
 // Sampling arguments as the Python layer passes them (xtaldiff/__init__.py
@@ -74,12 +104,17 @@ py::tuple sample(PyModel& m, const py::dict& a, const py::object& progress) {
   str("precision", r.precision);
   str("device", r.device);
   num("seed", r.seed);
+  str("reconstruct", r.reconstruct);
+  num("langevin_steps", r.langevin_steps);
+  num("step_lr", r.step_lr);
+  num("latent_steps", r.latent_steps);
+  num("latent_lr", r.latent_lr);
+  str("type_update", r.type_update);
   int threads = 0;
   num("threads", threads);
   if (r.n < 1) throw Error("n must be at least 1", ErrorKind::kUsage);
 
   configure_threads(threads);
-  SamplePlan plan = plan_sample(r, m.loaded);
   SampleProgress report_progress = [&progress](double done, std::size_t total) {
     check_interrupt();
     if (!progress.is_none()) {
@@ -87,6 +122,12 @@ py::tuple sample(PyModel& m, const py::dict& a, const py::object& progress) {
       progress(done, total);
     }
   };
+  if (m.cdvae.model) return sample_cdvae(m, r, report_progress);
+  if (!r.reconstruct.empty() || r.langevin_steps)
+    throw Error("reconstruct / langevin_steps: for CDVAE models (" + m.path + " is a " +
+                    m.info.value("arch", std::string("?")) + " model)",
+                ErrorKind::kUsage);
+  SamplePlan plan = plan_sample(r, m.loaded);
   SampleRun run;
   {
     py::gil_scoped_release nogil;

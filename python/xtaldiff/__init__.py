@@ -146,7 +146,8 @@ class Model:
     def sample(self, formula=None, n=1, atoms=None, elements=None, require=None, system=None, spacegroup=None,
                targets=None, guidance=None, sampler="auto", steps=None, seed=0, device="cpu", threads=None,
                format="pymatgen", progress=False, z=None, prompt=None, max_elements=None, dataset=None, k=None,
-               limit=None, max_coeff=None, per_composition=None, anneal=None, guide=None, precision=None):
+               limit=None, max_coeff=None, per_composition=None, anneal=None, guide=None, precision=None,
+               reconstruct=None, langevin_steps=None, latent_steps=None):
         """Structures from the model, as `xtaldiff sample` makes them (from a
         composition model: formulas, pymatgen Compositions or, with
         format="xtaldiff", cell formulas as text).
@@ -159,6 +160,12 @@ class Model:
         condition models trained for them. Outside what the model learned, a
         UserWarning says so. progress=True shows a tqdm bar when tqdm is
         installed, or pass a callable progress(done, total).
+
+        A CDVAE model samples de novo (n, element constraints), or decodes the
+        latent mean of each row of reconstruct="test.csv.gz"; targets move its
+        latents (or draw them from its conditioned prior); langevin_steps sets
+        the annealed Langevin steps per noise level, latent_steps the
+        optimisation steps.
         """
         if self.info.get("task") == "composition":
             structure_options = {"formula": formula, "from": dataset, "spacegroup": spacegroup, "guide": guide,
@@ -175,10 +182,12 @@ class Model:
                 "system": system, "spacegroup": spacegroup, "targets": _targets(targets), "guidance": guidance,
                 "steps": steps, "threads": threads, "z": z, "max_elements": max_elements, "from": dataset,
                 "k": k, "limit": limit, "max_coeff": max_coeff, "per_composition": per_composition,
-                "anneal": anneal, "guide": guide, "precision": precision}
+                "anneal": anneal, "guide": guide, "precision": precision, "reconstruct": reconstruct,
+                "langevin_steps": langevin_steps, "latent_steps": latent_steps}
         args = {key: value for key, value in args.items() if value is not None}
-        if args.get("from") is not None:
-            args["from"] = str(args["from"])
+        for key in ("from", "reconstruct"):
+            if args.get(key) is not None:
+                args[key] = str(args[key])
         bar, callback = None, None
         if callable(progress):
             callback = progress
