@@ -508,7 +508,7 @@ TEST(Cli, TrainsACdvaeAndGeneratesReconstructsAndOptimises) {
   auto m = nlohmann::json::parse(xtaldiff::read_file(t / "g/manifest.json"));
   EXPECT_EQ(m["task"], "gen");
   EXPECT_EQ(m["sampler"], "langevin");
-  EXPECT_EQ(m["network_evaluations_per_crystal"], 50);
+  EXPECT_EQ(m["network_evaluations_per_crystal"], 51);  // 50 levels × 1 + the final denoising step
   EXPECT_EQ(m["written"], 4);
   EXPECT_EQ(m["constraints_satisfied"], m["written"]);
   for (const auto& rec : xtaldiff::read_cdvae_csv(t / "g/samples.csv").records) {

@@ -134,7 +134,7 @@ void run_sample(const SampleCli& c) {
     run_cdvae(c, r, archive);
     return;
   }
-  if (!r.reconstruct.empty() || r.langevin_steps || r.min_sigma > 0 || r.type_update != "composition" ||
+  if (!r.reconstruct.empty() || r.langevin_steps || r.min_sigma > 0 || r.type_update != "composition" || r.final_denoise >= 0 ||
       r.latent_steps != SampleRequest{}.latent_steps || r.latent_lr != SampleRequest{}.latent_lr)
     throw Error("--reconstruct / --langevin-steps / --min-sigma / --type-update / --latent-*: for CDVAE models (" + r.model_path + " is a " +
                     archive.arch + " model)",
@@ -223,6 +223,10 @@ void add_sample_command(CLI::App& app) {
                   "CDVAE: composition (keep the heads' composition, move atoms between sites by the decoder), decoder "
                   "(CDVAE's argmax per atom) or fixed")
       ->capture_default_str();
+  cmd->add_option("--final-denoise", c->request.final_denoise,
+                  "CDVAE: 1 = one more decoder evaluation moves every atom to its clean estimate at the end, 0 = none "
+                  "(default: the built-in choice)")
+      ->check(CLI::Range(0, 1));
   cmd->add_option("--latent-steps", c->request.latent_steps,
                   "CDVAE with --target: Adam steps on the latents towards the target (property optimisation; default "
                   "1000, or 0 when a conditioned prior draws the latents)")

@@ -130,6 +130,7 @@ CdvaeRun run_cdvae_sample(const SampleRequest& r, CdvaeModel& model, const nlohm
   o.device = r.device;
   o.batch = std::max(1, r.batch_atoms / std::max(1, model.options().max_atoms));
   o.type_update = r.type_update;
+  if (r.final_denoise >= 0) o.final_denoise = r.final_denoise > 0;
   for (const auto& t : r.targets) run.targets.push_back(PropertyTarget::parse(t));
   check_latent_targets(model, run.targets);
   std::vector<Structure> made;
@@ -240,6 +241,7 @@ nlohmann::json write_cdvae_run(const std::string& out_dir, const SampleRequest& 
                                                                      {"latent_lr", r.latent_lr},
                                                                      {"predictor", r.predictor}}},
       {"type_update", o.type_update},
+      {"final_denoise", o.final_denoise},
       {"latents", run.latent_source},
       {"sampler", "langevin"},
       {"steps_per_level", o.steps_per_level},

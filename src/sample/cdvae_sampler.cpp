@@ -211,6 +211,14 @@ std::vector<Structure> cdvae_decode(CdvaeModel& model, const torch::Tensor& z_al
       }
       if (progress) progress(first + b * double(li + 1) / levels.size(), static_cast<std::size_t>(total));
     }
+    if (o.final_denoise) {
+      const int level = levels.back();
+      auto level_t = torch::full({b}, level, torch::TensorOptions(torch::kInt64).device(dev));
+      const CdvaeDecoded d = model.decode(z, level_t, types, frac, lattice, edges, coa);
+      auto cart = torch::bmm(frac.unsqueeze(1), lattice_of_atom).squeeze(1) + sigmas[level] * d.displacement;
+      frac = torch::bmm(cart.unsqueeze(1), inverse_of_atom).squeeze(1);
+      frac = frac - torch::floor(frac);
+    }
     auto structures = batch_to_structures(types, frac, lattice, counts);
     for (auto& s : structures) {
       bool finite = s.lattice.is_valid();
@@ -226,7 +234,7 @@ std::vector<Structure> cdvae_decode(CdvaeModel& model, const torch::Tensor& z_al
     report->crystals += static_cast<std::size_t>(total);
     report->failed += failed;
     report->retry_reason = "non-finite values";
-    report->network_evaluations = static_cast<long>(levels.size()) * steps;
+    report->network_evaluations = static_cast<long>(levels.size()) * steps + (o.final_denoise ? 1 : 0);
     report->seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
   return out;

@@ -12,7 +12,7 @@
 ///     where d̂ is the decoder's displacement; the types become the
 ///     decoder's most likely ones after every step.
 /// Network evaluations per crystal: levels used × steps_per_level (CDVAE:
-/// 50 × 100 = 5000).
+/// 50 × 100 = 5000), + 1 with the final denoising step.
 ///
 /// Generation draws z ~ N(0, I); reconstruction uses the encoder's mean μ
 /// of each given crystal. Element constraints act on the composition head
@@ -50,6 +50,12 @@ struct CdvaeSampleOptions {
   /// and, early at high noise, collapse to the majority element); "fixed"
   /// keeps the first assignment.
   std::string type_update = "composition";
+  /// After the last level, one more decoder evaluation moves every atom to
+  /// its clean-position estimate x + σ_min · d̂ (Tweedie's denoising step;
+  /// CDVAE stops at the last Langevin step instead). On by default: on 200
+  /// Perov-5 test rows it raised the space group kept from 47.5 % to
+  /// 62.5 % (docs/RESULTS.md, "CDVAE").
+  bool final_denoise = true;
 };
 /// Types [N] that keep each crystal's element counts of `types` and follow
 /// `scores` [N, vocab] (see CdvaeSampleOptions::type_update).

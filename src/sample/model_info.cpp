@@ -41,7 +41,8 @@ nlohmann::json describe_model_file(const std::string& path) {
   if (a.arch == "cdvae") {
     const auto& l = j["langevin"];
     const std::string langevin =
-        fmt::format("annealed Langevin, {} steps per noise level x {} levels, step_lr {:g} (built-in)",
+        fmt::format("annealed Langevin, {} steps per noise level x {} levels, step_lr {:g}, a final denoising step "
+                    "(built-in)",
                     l["steps_per_level"].get<int>(), j["noise_levels"].get<int>(), l["step_lr"].get<double>());
     j["default_sampler"] = {{"gen", langevin}, {"reconstruct", langevin}};
   } else if (a.arch == "unimat" && a.task == "gen") {  // whole crystals only

@@ -76,6 +76,7 @@ struct SampleRequest {
   int langevin_steps = 0;            ///< Langevin steps per noise level; 0: the model's
   double min_sigma = 0;              ///< skip noise levels below this σ (Å)
   std::string type_update = "composition";  ///< sample/cdvae_sampler.h, CdvaeSampleOptions::type_update
+  int final_denoise = -1;            ///< CdvaeSampleOptions::final_denoise: 0 / 1; < 0: the built-in default
   int latent_steps = -1;             ///< --target: Adam steps on the latents (CDVAE's optimisation); < 0: 1000,
                                      ///< or 0 when the latents come from a conditioned prior
   double latent_lr = 1e-3;           ///< --target: their rate
