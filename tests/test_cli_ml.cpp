@@ -545,6 +545,18 @@ TEST(Cli, TrainsACdvaeAndGeneratesReconstructsAndOptimises) {
   for (const auto& row : opt.records)  // the steps lower the head's value (or it met the bound already)
     EXPECT_LE(std::stod(row.values[end]), std::max(0.5, std::stod(row.values[start])) + 1e-6);
 
+  // A recorded default: Langevin steps per level for `auto`.
+  r = run("model " + (t / "c.xtd") + " --set-default-sampler gen=langevin:2 --out " + (t / "c2.xtd"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run("model " + (t / "c2.xtd"));
+  EXPECT_NE(r.out.find("2 steps per noise level x 50 levels, step_lr 0.0001, a final denoising step (model)"),
+            std::string::npos) << r.out;
+  r = run("sample --model " + (t / "c2.xtd") + " -n 1 --threads 1 -q --out " + (t / "d2"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(nlohmann::json::parse(xtaldiff::read_file(t / "d2/manifest.json"))["network_evaluations_per_crystal"], 101);
+  r = run("model " + (t / "c.xtd") + " --set-default-sampler gen=ode:20 --out " + (t / "c3.xtd"));
+  EXPECT_EQ(r.code, 2) << r.out;
+
   // Con-CDVAE: a value to condition on draws the latents from the
   // conditioned prior (no optimisation steps unless asked for).
   r = run("sample --model " + (t / "c.xtd") + " -n 2 --target heat_ref=1.0 --langevin-steps 1 --threads 1 -q --out " +

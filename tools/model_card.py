@@ -34,13 +34,14 @@ def main():
         "device", "epochs", "steps", "hours", "final_train_loss", "final_val_loss", "started", "saved",
         "init") if k in meta}
     card["training"]["machine"] = a.machine
-    metric = {"what": a.what, "sampler": m["sampler"], "steps": m["steps"],
+    metric = {"what": a.what, "sampler": m["sampler"], "steps": m.get("steps", m.get("steps_per_level")),
               "network_evaluations_per_crystal": m["network_evaluations_per_crystal"], "seed": m["seed"],
               "crystals": m["crystals"], "sampling_seconds": round(m["seconds"], 1), "threads": m["threads"],
               "commands": a.command}
     for key in ("constraints", "constraints_satisfied", "guidance", "spacegroups", "spacegroup_condition",
                 "property_condition", "property_predictions", "lattice_clip", "coord_objective", "anneal",
-                "refine_symmetry"):
+                "refine_symmetry", "steps_per_level", "step_lr", "type_update", "final_denoise", "latents",
+                "property_optimisation", "reconstruct"):
         if m.get(key) is not None:
             metric[key] = m[key]
     if "guidance" in metric and metric["guidance"]:

@@ -26,7 +26,28 @@ struct ModelCli {
 
 // `--set-default-sampler TASK=SAMPLER:STEPS[:ANNEAL]`: what "auto" runs for
 // this model, from a measured sweep; the weights are written back unchanged.
+// A CDVAE: gen=langevin:STEPS (Langevin steps per noise level).
+void set_cdvae_default(const ModelCli& c, LoadedArchive& a) {
+  auto& defaults = a.state.metadata["sampler_defaults"];
+  if (!defaults.is_object()) defaults = nlohmann::json::object();
+  for (const auto& item : c.set_default_sampler) {
+    const std::string usage = "--set-default-sampler " + item + ": a CDVAE takes gen=langevin:STEPS (steps per level)";
+    if (item.rfind("gen=langevin:", 0) != 0) throw Error(usage, ErrorKind::kUsage);
+    const std::string n = item.substr(13);
+    if (n.empty() || n.size() > 5 || n.find_first_not_of("0123456789") != std::string::npos || std::stoi(n) < 1)
+      throw Error(usage, ErrorKind::kUsage);
+    defaults["gen"] = {{"sampler", "langevin"}, {"steps", std::stoi(n)}};
+  }
+  const std::string out = c.out.empty() ? c.path : c.out;
+  save_model_file(out, *a.model, a.ema.get(), a.state);
+  fmt::print("{}: auto is now {} steps per noise level\n", out, defaults["gen"]["steps"].get<int>());
+}
+
 void set_default_samplers(const ModelCli& c) {
+  {
+    LoadedArchive a = read_model_file(c.path);
+    if (a.arch == "cdvae") return set_cdvae_default(c, a);
+  }
   LoadedModel m = load_model_file(c.path);
   auto& defaults = m.state.metadata["sampler_defaults"];
   if (!defaults.is_object()) defaults = nlohmann::json::object();

@@ -116,6 +116,18 @@ void score_targets(const SampleRequest& r, CdvaeModel& model, const DatasetStats
 
 }  // namespace
 
+int cdvae_default_steps(const nlohmann::json& metadata, const CdvaeOptions& options) {
+  const auto all = metadata.value("sampler_defaults", nlohmann::json::object());
+  if (all.is_object() && all.contains("gen") && all["gen"].is_object() &&
+      all["gen"].value("sampler", std::string()) == "langevin") {
+    const auto& steps = all["gen"]["steps"];
+    if (!steps.is_number_integer() || steps.get<int>() < 1)
+      throw Error("the model's sampler_defaults.gen is damaged: " + all["gen"].dump(), ErrorKind::kInput);
+    return steps.get<int>();
+  }
+  return options.steps_per_level;
+}
+
 CdvaeRun run_cdvae_sample(const SampleRequest& r, CdvaeModel& model, const nlohmann::json& metadata,
                           const SampleProgress& progress) {
   refuse_diffusion_options(r);
@@ -123,7 +135,7 @@ CdvaeRun run_cdvae_sample(const SampleRequest& r, CdvaeModel& model, const nlohm
   run.reconstruct = !r.reconstruct.empty();
   const DatasetStats stats = DatasetStats::from_metadata(metadata);
   CdvaeSampleOptions& o = run.options;
-  o.steps_per_level = r.langevin_steps > 0 ? r.langevin_steps : model.options().steps_per_level;
+  o.steps_per_level = r.langevin_steps > 0 ? r.langevin_steps : cdvae_default_steps(metadata, model.options());
   o.step_lr = r.step_lr > 0 ? r.step_lr : model.options().step_lr;
   o.min_sigma = r.min_sigma;
   o.seed = r.seed;

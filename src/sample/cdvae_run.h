@@ -50,6 +50,11 @@ struct CdvaeRun {
   std::vector<std::string> messages;                        ///< one-line summaries for the user
 };
 
+/// Langevin steps per noise level when the request names none: the model
+/// file's recorded default (`model --set-default-sampler gen=langevin:N`,
+/// metadata "sampler_defaults"), else its configuration's.
+int cdvae_default_steps(const nlohmann::json& metadata, const CdvaeOptions& options);
+
 /// Checks the request against the model (see the file comment), samples,
 /// and finds the outputs' space groups.
 CdvaeRun run_cdvae_sample(const SampleRequest& request, CdvaeModel& model, const nlohmann::json& metadata,

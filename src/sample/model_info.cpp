@@ -5,6 +5,9 @@
 
 #include <fmt/format.h>
 
+#include "model/cdvae_model.h"
+#include "sample/cdvae_run.h"
+
 #include "model/cspnet.h"
 #include "model/dataset_stats.h"
 #include "model/model_file.h"
@@ -40,10 +43,15 @@ nlohmann::json describe_model_file(const std::string& path) {
   j["training"] = training_summary(a.state.metadata);
   if (a.arch == "cdvae") {
     const auto& l = j["langevin"];
+    const auto& cdvae = dynamic_cast<const CdvaeModel&>(model);
+    const int steps = cdvae_default_steps(a.state.metadata, cdvae.options());
     const std::string langevin =
         fmt::format("annealed Langevin, {} steps per noise level x {} levels, step_lr {:g}, a final denoising step "
-                    "(built-in)",
-                    l["steps_per_level"].get<int>(), j["noise_levels"].get<int>(), l["step_lr"].get<double>());
+                    "({})",
+                    steps, j["noise_levels"].get<int>(), l["step_lr"].get<double>(),
+                    steps == cdvae.options().steps_per_level && !a.state.metadata.contains("sampler_defaults")
+                        ? "built-in"
+                        : "model");
     j["default_sampler"] = {{"gen", langevin}, {"reconstruct", langevin}};
   } else if (a.arch == "unimat" && a.task == "gen") {  // whole crystals only
     j["default_sampler"] = {{"gen", describe_default_sampler(a.state.metadata, true, true)}};

@@ -72,6 +72,13 @@ void set_lattice_standardisation(const TrainingSet& train, CdvaeOptions& o) {
   }
 }
 
+// A configuration without the sampler's defaults (steps per level, step
+// size): what a resumed run must share with its checkpoint.
+nlohmann::json trained_part(nlohmann::json config) {
+  for (const char* key : {"steps_per_level", "step_lr"}) config["cdvae"].erase(key);
+  return config;
+}
+
 class CdvaeTraining : public TrainingTask {
  public:
   CdvaeTraining(const TrainOptions& o, TrainingSet train, TrainingSet val, nlohmann::json config)
@@ -88,7 +95,7 @@ class CdvaeTraining : public TrainingTask {
   void check_resumable(const Model& saved, const nlohmann::json&, const std::string& path) const override {
     if (saved.arch() != "cdvae")
       throw Error(path + ": a checkpoint of a " + saved.arch() + " model, not a CDVAE", ErrorKind::kUsage);
-    if (saved.config() != config_)
+    if (trained_part(saved.config()) != trained_part(config_))
       throw Error(path + ": checkpoint's CDVAE configuration " + saved.config().dump() + " is not this run's " +
                       config_.dump() + " (pass the same --config, --condition and data)",
                   ErrorKind::kUsage);
