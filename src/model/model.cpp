@@ -4,6 +4,22 @@
 
 namespace xtaldiff {
 
+std::pair<std::size_t, std::size_t> copy_matching_parameters(const torch::nn::Module& from, torch::nn::Module& to) {
+  const auto source = from.named_parameters();
+  std::size_t copied = 0, fresh = 0;
+  torch::NoGradGuard no_grad;
+  for (auto& p : to.named_parameters()) {
+    const auto* src = source.find(p.key());
+    if (src && src->sizes() == p.value().sizes()) {
+      p.value().copy_(*src);
+      ++copied;
+    } else {
+      ++fresh;
+    }
+  }
+  return {copied, fresh};
+}
+
 void copy_module_state(const torch::nn::Module& from, torch::nn::Module& to) {
   torch::NoGradGuard no_grad;
   const auto src = from.named_parameters(true);

@@ -52,6 +52,9 @@ class Model : public torch::nn::Module {
 /// same architecture and configuration; each stays on its own device): EMA
 /// weights, a best-epoch snapshot, a checkpoint's weights into a live model.
 void copy_module_state(const torch::nn::Module& from, torch::nn::Module& to);
+/// Warm starts (`train --init`): copies every parameter of `from` whose name
+/// and shape `to` shares; returns {copied, left as they were}.
+std::pair<std::size_t, std::size_t> copy_matching_parameters(const torch::nn::Module& from, torch::nn::Module& to);
 /// Where a module's parameters are (the CPU when it has none).
 torch::Device module_device(const torch::nn::Module& m);
 

@@ -10,7 +10,6 @@
 #include "ml/runtime.h"
 #include "model/dataset_stats.h"
 #include "model/property_model.h"
-#include "report/sample_report.h"
 #include "util/clock.h"
 #include "util/error.h"
 #include "util/file_io.h"
@@ -272,18 +271,7 @@ nlohmann::json write_cdvae_run(const std::string& out_dir, const SampleRequest& 
       {"finished", now_iso8601()},
       {"xtaldiff_version", XTALDIFF_VERSION}};
   write_file_atomic(dir + "/manifest.json", manifest.dump(2) + "\n");
-  SampleReportInput page;
-  page.title = fmt::format("xtaldiff sample: {} structures from {}", run.out.size(), r.model_path);
-  page.manifest = manifest;
-  page.structures = &run.out;
-  if (outputs.symmetrized_cifs) page.symmetrized_folder = "cifs_symmetrized";
-  Dataset truth;
-  if (run.reconstruct) {
-    truth = read_structures(r.reconstruct, csp_truth_read_options());
-    page.ground_truth = &truth;
-    page.reference = &truth;
-  }
-  write_file_atomic(dir + "/report.html", sample_report_html(page));
+  write_sample_report_page(dir, r.model_path, manifest, run.out, outputs, r.reconstruct);
   staged.commit();
   return manifest;
 }

@@ -143,6 +143,24 @@ StructureFiles write_structure_files(const std::string& dir, const Dataset& out,
 
 int spacegroup_of_output(const Structure& s) { return spacegroup_or_zero(s); }
 
+void write_sample_report_page(const std::string& dir, const std::string& model_path, const nlohmann::json& manifest,
+                              const Dataset& out, const SampleOutputOptions& outputs, const std::string& truth_path) {
+  SampleReportInput page;
+  page.title = fmt::format("xtaldiff sample: {} structures from {}", out.size(), model_path);
+  page.manifest = manifest;
+  page.structures = &out;
+  if (outputs.symmetrized_cifs) page.symmetrized_folder = "cifs_symmetrized";
+  // Predictions of a dataset's rows: each beside its ground truth, and the
+  // distributions against the dataset's.
+  Dataset truth;
+  if (!truth_path.empty()) {
+    truth = read_structures(truth_path, csp_truth_read_options());
+    page.ground_truth = &truth;
+    page.reference = &truth;
+  }
+  write_file_atomic(dir + "/report.html", sample_report_html(page));
+}
+
 SampleRun run_sample_plan(const SampleRequest& r, SamplePlan& plan, DiffusionModel& model, const SampleProgress& progress) {
   SampleRun run;
   const PropertyGuidance guidance = make_guidance(plan, r);
@@ -243,20 +261,7 @@ nlohmann::json write_sample_run(const std::string& out_dir, const SampleRequest&
       {"finished", now_iso8601()},
       {"xtaldiff_version", XTALDIFF_VERSION}};
   write_file_atomic(dir + "/manifest.json", manifest.dump(2) + "\n");
-  SampleReportInput page;
-  page.title = fmt::format("xtaldiff sample: {} structures from {}", run.out.size(), r.model_path);
-  page.manifest = manifest;
-  page.structures = &run.out;
-  if (outputs.symmetrized_cifs) page.symmetrized_folder = "cifs_symmetrized";
-  // CSP of a dataset's rows: each prediction beside its ground truth, and
-  // the distributions against the dataset's.
-  Dataset truth;
-  if (!r.from.empty()) {
-    truth = read_structures(r.from, csp_truth_read_options());
-    page.ground_truth = &truth;
-    page.reference = &truth;
-  }
-  write_file_atomic(dir + "/report.html", sample_report_html(page));
+  write_sample_report_page(dir, r.model_path, manifest, run.out, outputs, r.from);
   staged.commit();
   return manifest;
 }

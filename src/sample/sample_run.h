@@ -57,6 +57,12 @@ StructureFiles write_structure_files(const std::string& dir, const Dataset& out,
 /// The space group spglib finds at symprec 0.1, 0 when none (a degenerate cell).
 int spacegroup_of_output(const Structure& s);
 
+/// DIR/report.html of a sampling run (report/sample_report.h); with
+/// `truth_path` (the rows the outputs predict, ids shared) each output
+/// beside its ground truth.
+void write_sample_report_page(const std::string& dir, const std::string& model_path, const nlohmann::json& manifest,
+                              const Dataset& out, const SampleOutputOptions& outputs, const std::string& truth_path);
+
 /// Writes the run into `dir` (see the file comment) and returns its manifest.
 nlohmann::json write_sample_run(const std::string& dir, const SampleRequest& request, const SamplePlan& plan,
                                 const SampleRun& run, const LoadedModel& model, const SampleOutputOptions& outputs,

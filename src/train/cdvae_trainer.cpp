@@ -172,35 +172,11 @@ TrainReport train_cdvae(const TrainRequest& r) {
   torch::manual_seed(o.seed);
   CdvaeModel model(encoder, decoder, co);
   model.to(dev);
-  nlohmann::json metadata = {{"task", model.task()},
-                             {"dataset_stats", stats.to_json()},
-                             {"data", o.data},
-                             {"val_data", val_path},
-                             {"train_crystals", train.size()},
-                             {"val_crystals", val.size()},
-                             {"batch", o.batch},
-                             {"batching", batching_name(o.batching)},
-                             {"lr", o.lr},
-                             {"seed", o.seed},
-                             {"threads", threads},
-                             {"device", o.device}};
+  nlohmann::json metadata = training_metadata(model.task(), o, stats, val_path, train.size(), val.size(), threads);
   if (source.model) {
     // Every parameter of the same name and shape (a property head or a
     // conditioned prior added to a trained CDVAE starts fresh).
-    const auto from = (source.ema ? *source.ema : *source.model).named_parameters();
-    std::size_t copied = 0, fresh = 0;
-    {
-      torch::NoGradGuard no_grad;
-      for (auto& p : model.named_parameters()) {
-        const auto* src = from.find(p.key());
-        if (src && src->sizes() == p.value().sizes()) {
-          p.value().copy_(*src);
-          ++copied;
-        } else {
-          ++fresh;
-        }
-      }
-    }
+    const auto [copied, fresh] = copy_matching_parameters(source.ema ? *source.ema : *source.model, model);
     metadata["init"] = {{"model", o.init},
                         {"copied_parameters", copied},
                         {"new_parameters", fresh},

@@ -23,18 +23,7 @@ nlohmann::json warm_start_unimat(const std::string& path, const LoadedModel& sou
     throw Error("--init " + path + ": a " + source.model->arch() + " model cannot start a " + model.arch() +
                     " model (the networks share no layers)",
                 ErrorKind::kUsage);
-  const auto from = source.for_sampling().named_parameters();
-  std::size_t copied = 0, fresh = 0;
-  torch::NoGradGuard no_grad;
-  for (auto& p : model.named_parameters()) {
-    const auto* src = from.find(p.key());
-    if (src && src->sizes() == p.value().sizes()) {
-      p.value().copy_(*src);
-      ++copied;
-    } else {
-      ++fresh;
-    }
-  }
+  const auto [copied, fresh] = copy_matching_parameters(source.for_sampling(), model);
   return {{"model", path},
           {"source_task", source.task},
           {"copied_parameters", copied},
@@ -148,6 +137,23 @@ class DiffusionTraining : public TrainingTask {
 
 }  // namespace
 
+nlohmann::json training_metadata(const std::string& task, const TrainOptions& o, const DatasetStats& stats,
+                                 const std::string& val_path, std::size_t train_crystals, std::size_t val_crystals,
+                                 int threads) {
+  return {{"task", task},
+          {"dataset_stats", stats.to_json()},
+          {"data", o.data},
+          {"val_data", val_path},
+          {"train_crystals", train_crystals},
+          {"val_crystals", val_crystals},
+          {"batch", o.batch},
+          {"batching", batching_name(o.batching)},
+          {"lr", o.lr},
+          {"seed", o.seed},
+          {"threads", threads},
+          {"device", o.device}};
+}
+
 TrainSummary train_model(const TrainOptions& o) {
   const int threads = configure_threads(o.threads);
   const torch::Device dev = parse_device(o.device);
@@ -183,18 +189,7 @@ TrainSummary train_model(const TrainOptions& o) {
   torch::manual_seed(o.seed);
   DiffusionModel model(net_options, o.diffusion, unimat);
   model.to(dev);
-  nlohmann::json metadata = {{"task", model.task()},
-                             {"dataset_stats", stats.to_json()},
-                             {"data", o.data},
-                             {"val_data", val_path},
-                             {"train_crystals", train.size()},
-                             {"val_crystals", val.size()},
-                             {"batch", o.batch},
-                             {"batching", batching_name(o.batching)},
-                             {"lr", o.lr},
-                             {"seed", o.seed},
-                             {"threads", threads},
-                             {"device", o.device}};
+  nlohmann::json metadata = training_metadata(model.task(), o, stats, val_path, train.size(), val.size(), threads);
   const bool resuming = o.resume && std::filesystem::exists(o.out + ".ckpt");
   if (!o.init.empty() && !resuming) {
     metadata["init"] = warm_start(o.init, model);

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "model/dataset_stats.h"
 #include "model/diffusion_model.h"
 #include "train/train_loop.h"
 
@@ -39,6 +40,13 @@ struct TrainSummary {
   double crystals_per_second = 0;
   bool interrupted = false;  ///< stopped by SIGINT/SIGTERM (checkpoint and model file written)
 };
+
+/// What every training run's model file records of its setup: the task,
+/// the training set's statistics (model/dataset_stats.h), the data, the
+/// loop's settings.
+nlohmann::json training_metadata(const std::string& task, const TrainOptions& options, const DatasetStats& stats,
+                                 const std::string& val_path, std::size_t train_crystals, std::size_t val_crystals,
+                                 int threads);
 
 /// Trains a CSP model, or a generation model when options.net.diffuse_types.
 TrainSummary train_model(const TrainOptions& options);
