@@ -7,6 +7,7 @@
 #include <cmath>
 #include <set>
 
+#include "csp_matcher.h"
 #include "eval/structure_matcher.h"
 #include "io/dataset.h"
 #include "model/cdvae_model.h"
@@ -19,13 +20,7 @@ using namespace xtaldiff;
 
 namespace {
 
-StructureMatcher csp_settings_matcher() {
-  MatcherOptions mo;
-  mo.stol = 0.5;
-  mo.ltol = 0.3;
-  mo.angle_tol = 10;
-  return StructureMatcher(mo);
-}
+using xtaldiff_test::csp_matcher;
 
 // The first `n` Perov-5 validation crystals of distinct compositions, canonical.
 std::vector<Structure> perovskites(std::size_t n) {
@@ -308,7 +303,7 @@ TEST(Cdvae, OverfitReconstructsAFewCrystals) {
   CdvaeModel model = small_cdvae();
   CdvaeSampleOptions so;
   so.seed = 3;
-  const auto matcher = csp_settings_matcher();
+  const auto matcher = csp_matcher();
   auto matched = [&](double* worst) {
     const auto out = cdvae_reconstruct(model, targets, so);
     int n = 0;

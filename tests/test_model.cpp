@@ -10,6 +10,7 @@
 #include <set>
 
 #include "crystal/unimat_tensor.h"
+#include "csp_matcher.h"
 #include "eval/structure_matcher.h"
 #include "io/dataset.h"
 #include "model/cspnet.h"
@@ -455,14 +456,7 @@ struct OverfitResult {
   double lattice_loss = 1;
   double coord_loss = 1;  ///< running mean of the last steps' coordinate loss
 };
-// StructureMatcher at the CSP benchmark's settings (stol 0.5, ltol 0.3, 10°).
-StructureMatcher csp_matcher() {
-  MatcherOptions mo;
-  mo.stol = 0.5;
-  mo.ltol = 0.3;
-  mo.angle_tol = 10;
-  return StructureMatcher(mo);
-}
+using xtaldiff_test::csp_matcher;
 
 // The first two Perov-5 validation crystals of different compositions.
 std::vector<Structure> two_perovskites() {
