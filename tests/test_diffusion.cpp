@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "diffusion/lattice_ddpm.h"
+#include "sample/sampler.h"
 #include "diffusion/schedules.h"
 #include "diffusion/torus_flow.h"
 #include "diffusion/torus_ve.h"
@@ -116,6 +117,61 @@ TEST(LatticeDdpm, ClippedCleanEstimateBoundsTheFirstStepFromT) {
   auto z = torch::randn({1, 3, 3}, torch::kFloat64);
   EXPECT_TRUE(torch::equal(ddpm.step_ancestral(lt, eps_hat, 1000, 999, z, 1.0),
                            ddpm.step_ancestral(lt, eps_hat, 1000, 999, z)));
+}
+
+TEST(LatticeDdpm, PerCrystalBoundsClampEachCrystalAndZeroDropsTheEstimate) {
+  const LatticeDdpm ddpm(1000);
+  const auto& s = ddpm.schedule();
+  torch::manual_seed(5);
+  auto l0 = 4.0 * torch::eye(3, torch::kFloat64).unsqueeze(0).repeat({3, 1, 1});
+  auto eps = torch::randn({3, 3, 3}, torch::kFloat64);
+  auto lt = ddpm.noise(l0, torch::full({3}, 1000, torch::kInt64), eps);
+  auto eps_hat = eps + 1e-3 * torch::randn({3, 3, 3}, torch::kFloat64);
+  // One bound per crystal: each is clamped to its own.
+  auto bounds = torch::tensor({8.0, 3.0, 50.0}, torch::kFloat64);
+  auto per = ddpm.clean_estimate(lt, eps_hat, 1000, bounds);
+  for (int b = 0; b < 3; ++b) {
+    auto alone = ddpm.clean_estimate(lt.slice(0, b, b + 1), eps_hat.slice(0, b, b + 1), 1000, bounds[b].item<double>());
+    EXPECT_LT((per.slice(0, b, b + 1) - alone).abs().max().item<double>(), 1e-12) << b;
+    auto step = ddpm.step_ddim(lt, eps_hat, 1000, 950, bounds).slice(0, b, b + 1);
+    auto step_alone =
+        ddpm.step_ddim(lt.slice(0, b, b + 1), eps_hat.slice(0, b, b + 1), 1000, 950, bounds[b].item<double>());
+    EXPECT_LT((step - step_alone).abs().max().item<double>(), 1e-12) << b;
+  }
+  EXPECT_LE(per[1].abs().max().item<double>(), 3.0);
+  // A zero bound drops the estimate: the DDIM step only rescales the noise,
+  // L_s = sqrt(1 − ᾱ_s) / sqrt(1 − ᾱ_t) · L_t.
+  auto zero = ddpm.step_ddim(lt, eps_hat, 1000, 950, torch::zeros({3}, torch::kFloat64));
+  auto rescaled = std::sqrt((1 - s.alpha_bar[950]) / (1 - s.alpha_bar[1000])) * lt;
+  EXPECT_LT((zero - rescaled).abs().max().item<double>(), 1e-12);
+  // Undefined bounds: the unclamped step.
+  EXPECT_LT((ddpm.step_ddim(lt, eps_hat, 1000, 950, torch::Tensor()) - ddpm.step_ddim(lt, eps_hat, 1000, 950))
+                .abs()
+                .max()
+                .item<double>(),
+            1e-12);
+  // The ancestral posterior of a strided step takes the same bounds.
+  auto z = torch::randn({3, 3, 3}, torch::kFloat64);
+  auto anc = ddpm.step_ancestral(lt, eps_hat, 1000, 900, z, bounds).slice(0, 1, 2);
+  auto anc_alone = ddpm.step_ancestral(lt.slice(0, 1, 2), eps_hat.slice(0, 1, 2), 1000, 900, z.slice(0, 1, 2), 3.0);
+  EXPECT_LT((anc - anc_alone).abs().max().item<double>(), 1e-12);
+}
+
+TEST(LatticeDdpm, ClipBoundsGrowWithTheCubeRootOfTheAtomCount) {
+  SampleOptions o;
+  const auto counts = torch::tensor({1, 8, 27}, torch::kInt64);
+  EXPECT_FALSE(lattice_clip_bounds(o, counts).defined());  // neither bound set
+  o.lattice_clip = 10;
+  auto b = lattice_clip_bounds(o, counts);
+  for (int i = 0; i < 3; ++i) EXPECT_FLOAT_EQ(b[i].item<float>(), 10.0f);
+  o.lattice_clip_per_atom = 4;  // 4, 8, 12 Å; the absolute bound caps the last
+  b = lattice_clip_bounds(o, counts);
+  EXPECT_FLOAT_EQ(b[0].item<float>(), 4.0f);
+  EXPECT_FLOAT_EQ(b[1].item<float>(), 8.0f);
+  EXPECT_FLOAT_EQ(b[2].item<float>(), 10.0f);
+  o.lattice_clip = 0;
+  b = lattice_clip_bounds(o, counts);
+  EXPECT_NEAR(b[2].item<float>(), 12.0f, 1e-5);
 }
 
 TEST(TorusVe, NoiseWrapsAndTargetMatchesScore) {

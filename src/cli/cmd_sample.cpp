@@ -206,6 +206,15 @@ void add_sample_command(CLI::App& app) {
                   "clamp (Å) of the lattice's clean estimate in strided and ODE steps (default: 1.5 times the longest "
                   "training cell vector; 0: none)")
       ->check(CLI::Range(0.0, 1000.0));
+  cmd->add_option("--lattice-clip-per-atom", c->request.lattice_clip_per_atom,
+                  "a clamp that grows with the cell: N^(1/3) times this (Å) for a crystal of N atoms, besides "
+                  "--lattice-clip (default: the model's; 0: none)")
+      ->check(CLI::Range(0.0, 1000.0));
+  cmd->add_option("--first-lattice-step", c->request.first_lattice_step,
+                  "the lattice's clean estimate in the first step from t = T: zero (the default: the network's is its "
+                  "error times ~7e4 there) or network (the estimate, clamped by --lattice-clip; the behaviour before)")
+      ->check(CLI::IsMember({"zero", "network"}))
+      ->capture_default_str();
   cmd->add_option("--system", c->request.system, "CSP for every valid composition of a chemical system (Li-P-S-Cl); with a composition model: formulas of exactly these elements");
   cmd->add_option("--max-coeff", c->request.max_coeff, "--system: largest coefficient")->capture_default_str();
   cmd->add_option("--per-composition", c->request.per_composition, "--system: samples per composition")
@@ -254,6 +263,10 @@ void add_sample_command(CLI::App& app) {
   cmd->add_option("--polish", c->request.polish,
                   "flow models: network evaluations after the last step, each taking the clean estimate at "
                   "--polish-time (pulls atoms onto their sites)");
+  cmd->add_option("--start-time", c->request.start_time,
+                  "start from the --from structures noised to this time step (of the model's T) instead of from "
+                  "noise, e.g. to refine another model's outputs (SDEdit); 0: from noise")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--polish-time", c->request.polish_time, "time step (of the model's T) of --polish")
       ->capture_default_str();
   cmd->add_flag("--symmetrized-cifs", c->outputs.symmetrized_cifs,

@@ -40,6 +40,16 @@ class LatticeDdpm {
   /// L̂_0 from L_t and ε̂, clamped to [−clip, clip] when clip > 0.
   torch::Tensor clean_estimate(const torch::Tensor& lt, const torch::Tensor& eps_pred, int t, double clip = 0) const;
 
+  /// The same steps with a bound per crystal: `clip` [B] (Å, each > 0)
+  /// clamps crystal b's clean estimate to [−clip_b, clip_b]; undefined =
+  /// no clamp. Lattices [B, 3, 3] only.
+  torch::Tensor step_ancestral(const torch::Tensor& lt, const torch::Tensor& eps_pred, int t, int s,
+                               const torch::Tensor& z, const torch::Tensor& clip) const;
+  torch::Tensor step_ddim(const torch::Tensor& lt, const torch::Tensor& eps_pred, int t, int s,
+                          const torch::Tensor& clip) const;
+  torch::Tensor clean_estimate(const torch::Tensor& lt, const torch::Tensor& eps_pred, int t,
+                               const torch::Tensor& clip) const;
+
  private:
   CosineBetaSchedule schedule_;
 };

@@ -196,7 +196,10 @@ std::vector<SampleTask> dataset_tasks(const SampleRequest& r) {
   if (first >= rows) throw Error(r.from + ": --skip " + std::to_string(r.skip) + " leaves no rows", ErrorKind::kUsage);
   std::vector<SampleTask> tasks;
   for (std::size_t row = first; row < rows; ++row)
-    for (int i = 0; i < r.k; ++i) tasks.push_back({d.records[row].id, i, d.records[row].structure.species, 0});
+    for (int i = 0; i < r.k; ++i) {
+      tasks.push_back({d.records[row].id, i, d.records[row].structure.species, 0});
+      if (r.start_time > 0) tasks.back().start = d.records[row].structure;
+    }
   return tasks;
 }
 
@@ -416,6 +419,9 @@ SamplePlan plan_sample(const SampleRequest& r, LoadedModel& loaded) {
   so.anneal_onset = r.anneal_onset > 0 ? r.anneal_onset : 1.0;
   so.polish = r.polish >= 0 ? r.polish : 0;
   so.polish_time = r.polish_time;
+  so.start_time = r.start_time;
+  if (r.start_time > 0 && r.from.empty())
+    throw Error("--start-time starts from the structures of --from DATASET; give one", ErrorKind::kUsage);
   so.step_lr = r.step_lr;
   so.seed = r.seed;
   so.device = r.device;
@@ -424,8 +430,15 @@ SamplePlan plan_sample(const SampleRequest& r, LoadedModel& loaded) {
   so.cfg_weight = r.cfg_weight;
   so.precision = r.precision;
   so.lattice_clip = r.lattice_clip >= 0 ? r.lattice_clip : default_lattice_clip(stats);
+  so.lattice_clip_per_atom = r.lattice_clip_per_atom >= 0 ? r.lattice_clip_per_atom : 0.0;
+  if (r.first_lattice_step != "zero" && r.first_lattice_step != "network")
+    throw Error("--first-lattice-step " + r.first_lattice_step + ": zero or network", ErrorKind::kUsage);
+  so.first_lattice_step_zero = r.first_lattice_step == "zero";
 
-  for (const auto& t : plan.tasks) plan.crystal_tasks.push_back({t.species, t.num_atoms});
+  for (const auto& t : plan.tasks) {
+    plan.crystal_tasks.push_back({t.species, t.num_atoms});
+    plan.crystal_tasks.back().start = t.start;
+  }
   plan.conditions = plan_property_conditions(net, stats.properties, plan.targets, plan.tasks.size(), r.seed);
   if (!plan.conditions.values.empty())
     for (std::size_t i = 0; i < plan.tasks.size(); ++i) plan.crystal_tasks[i].properties = plan.conditions.values[i];

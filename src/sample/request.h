@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -65,7 +66,10 @@ struct SampleRequest {
   double anneal_onset = -1;          ///< < 0: the model's default, else 1
   int polish = -1;                   ///< < 0: the model's default (flow models; sampler.h)
   int polish_time = 20;
+  int start_time = 0;                ///< > 0: start from the --from structures noised to this time (sampler.h)
   double lattice_clip = -1;          ///< < 0: from the training set
+  double lattice_clip_per_atom = -1; ///< Å per cube root of the atom count; < 0: none
+  std::string first_lattice_step = "zero";  ///< "zero" or "network" (SampleOptions::first_lattice_step_zero)
   double step_lr = -1;
   std::string precision = "fp32";
   std::string device = "cpu";
@@ -89,6 +93,7 @@ struct SampleTask {
   int sample_index = 0;
   std::vector<int> species;  ///< empty: de novo
   int num_atoms = 0;         ///< de novo atom count
+  std::optional<Structure> start{};  ///< --start-time: the --from row to start from
 };
 
 /// The sampler "auto" resolves to for one kind of request.

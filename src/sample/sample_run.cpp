@@ -237,6 +237,8 @@ nlohmann::json write_sample_run(const std::string& out_dir, const SampleRequest&
       {"steps", so.steps > 0 ? so.steps : diffusion.steps},
       {"network_evaluations_per_crystal", run.report.network_evaluations},
       {"lattice_clip", so.lattice_clip},
+      {"lattice_clip_per_atom", so.lattice_clip_per_atom},
+      {"first_lattice_step", so.first_lattice_step_zero ? "zero" : "network"},
       {"precision", so.precision},
       {"coord_objective", diffusion.coord_objective},
       {"refine_symmetry", refine_report},
@@ -244,6 +246,7 @@ nlohmann::json write_sample_run(const std::string& out_dir, const SampleRequest&
       {"anneal_onset", so.anneal_onset},
       {"polish", so.polish > 0 ? nlohmann::json{{"evaluations", so.polish}, {"time", so.polish_time}}
                                : nlohmann::json(nullptr)},
+      {"start_time", so.start_time > 0 ? nlohmann::json(so.start_time) : nlohmann::json(nullptr)},
       {"step_lr", so.step_lr >= 0 ? so.step_lr : diffusion.step_lr},
       {"seed", so.seed},
       {"crystals", run.report.crystals},

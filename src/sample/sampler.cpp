@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <optional>
 #include <cmath>
@@ -205,9 +206,9 @@ DenoiserOutput conditioned_denoise(DiffusionModel& model, const Conditioning& c,
 
 BatchResult run_batch(DiffusionModel& model, const CrystalBatch& b, const TypeState& ts, const std::vector<int>& grid,
                       SamplerKind kind, double step_lr, torch::Generator& gen, const torch::Device& dev,
-                      const PropertyGuidance* guidance, const Conditioning& conditioning, double lattice_clip,
+                      const PropertyGuidance* guidance, const Conditioning& conditioning, const torch::Tensor& clip,
                       double anneal, double anneal_onset, int polish, int polish_time, DiffusionModel* half,
-                      const std::function<void(double)>& step_done) {
+                      int start_time, bool first_lattice_zero, const std::function<void(double)>& step_done) {
   const int64_t nb = b.num_crystals(), na = b.total_atoms();
   const int T = model.diffusion_options().steps;
   auto randn = [&](std::vector<int64_t> shape) {
@@ -215,6 +216,15 @@ BatchResult run_batch(DiffusionModel& model, const CrystalBatch& b, const TypeSt
   };
   auto x = torch::rand({na, 3}, gen, torch::TensorOptions(torch::kFloat32)).to(dev);
   auto l = randn({nb, 3, 3});
+  if (start_time > 0) {
+    // The batch holds the start structures: onto the model's forward path
+    // at t_0, with the noise drawn above.
+    auto t_atoms = torch::full({na}, start_time, torch::TensorOptions(torch::kInt64).device(dev));
+    auto t_cryst = torch::full({nb}, start_time, torch::TensorOptions(torch::kInt64).device(dev));
+    x = model.flow() ? model.coord_flow().noise_and_target(b.frac, t_atoms, x, b.crystal_of_atom, nb).first
+                     : model.coord_process().noise_and_target(b.frac, t_atoms, randn({na, 3})).first;
+    l = model.lattice_process().noise(b.lattice, t_cryst, l);
+  }
   const int vocab = model.net_options().vocab;
   // Types: DDPM vectors `a` [N, V], or D3PM states `state` [N] (all masked
   // at T except the known atoms).
@@ -230,6 +240,14 @@ BatchResult run_batch(DiffusionModel& model, const CrystalBatch& b, const TypeSt
   const EdgeIndex edges =
       model.unimat_options() && !guidance ? EdgeIndex{} : EdgeIndex::fully_connected(b.counts, dev);
   const auto& lat = model.lattice_process();
+  // The lattice's clean estimate at t = T is the network's error times
+  // 1/sqrt(ᾱ_T) ≈ 7e4 (the cosine schedule): with first_lattice_step_zero
+  // the first step drops it (L̂_0 := 0, the step then only rescales the
+  // noise) instead of clamping it, since even a clamped estimate throws the
+  // next lattice state far outside what the network saw at that time.
+  const torch::Tensor clip_zero =
+      first_lattice_zero ? torch::zeros({nb}, torch::TensorOptions(torch::kFloat32).device(dev)) : torch::Tensor();
+  auto clip_at = [&](int t) { return first_lattice_zero && t == T ? clip_zero : clip; };
   const auto& crd = model.coord_process();
   const auto& flw = model.coord_flow();
   const bool flow = model.flow();
@@ -244,7 +262,6 @@ BatchResult run_batch(DiffusionModel& model, const CrystalBatch& b, const TypeSt
   };
   const auto& typ = model.type_process();
   const bool projecting = ts.active && ts.constraints->needs_projection();
-  const double clip = lattice_clip;
   auto denoise = [&](const torch::Tensor& times, const torch::Tensor& a_in, const torch::Tensor& x,
                      const torch::Tensor& l, int t) {
     DenoiserOutput out;
@@ -279,7 +296,7 @@ BatchResult run_batch(DiffusionModel& model, const CrystalBatch& b, const TypeSt
     if (kind == SamplerKind::kHeun) {
       auto slope_x = coord_slope(pred.coords, t, t, s);
       auto x_euler = coord_step(x, slope_x, t, s);
-      auto l_euler = lat.step_ddim(l, pred.lattice, t, s, clip);
+      auto l_euler = lat.step_ddim(l, pred.lattice, t, s, clip_at(t));
       auto a_euler = ddpm_types ? typ.step_ddim(a_in, a0, t, s) : torch::Tensor();
       if (s == 0) {  // the last step stays first-order (σ_0 = 0 is outside the network's range)
         x = x_euler;
@@ -297,14 +314,14 @@ BatchResult run_batch(DiffusionModel& model, const CrystalBatch& b, const TypeSt
       // Slopes are tangent vectors of the torus: they average as they are,
       // whatever image of the Euler point the network saw.
       x = coord_step(x, 0.5 * (slope_x + coord_slope(pred_s.coords, s, t, s)), t, s);
-      l = lat.step_ddim(l, 0.5 * (pred.lattice + pred_s.lattice), t, s, clip);
+      l = lat.step_ddim(l, 0.5 * (pred.lattice + pred_s.lattice), t, s, clip_at(t));
       if (ddpm_types) {  // Heun in the clean-type parametrisation
         a0 = 0.5 * (a0 + ts.clean(typ, a_in_s, pred_s.types, s, project));
         a = typ.step_ddim(a_in, a0, t, s);
       }
     } else if (kind == SamplerKind::kOde) {
       x = coord_step(x, coord_slope(pred.coords, t, t, s), t, s);
-      l = lat.step_ddim(l, pred.lattice, t, s, clip);
+      l = lat.step_ddim(l, pred.lattice, t, s, clip_at(t));
       if (ddpm_types) a = typ.step_ddim(a_in, a0, t, s);
     } else {
       auto zx = s > 0 ? randn({na, 3}) : torch::zeros({na, 3}, x.options());
@@ -312,7 +329,7 @@ BatchResult run_batch(DiffusionModel& model, const CrystalBatch& b, const TypeSt
       // A flow model's coordinates have no stochastic step: they take the
       // Euler step while lattice and types take the ancestral one.
       x = flow ? coord_step(x, coord_slope(pred.coords, t, t, s), t, s) : crd.step_predictor(x, pred.coords, t, s, zx);
-      l = lat.step_ancestral(l, pred.lattice, t, s, zl, clip);
+      l = lat.step_ancestral(l, pred.lattice, t, s, zl, clip_at(t));
       if (ddpm_types) a = typ.step_ancestral(a_in, a0, t, s, s > 0 ? randn({na, vocab}) : torch::Tensor());
     }
     a0_last = a0;
@@ -335,7 +352,7 @@ BatchResult run_batch(DiffusionModel& model, const CrystalBatch& b, const TypeSt
       l = lat.noise(l, t_cryst, randn({nb, 3, 3}));
       auto pred = denoise(times, a_in, x, l, polish_time);
       x = flw.step(x, pred.coords, polish_time, 0);
-      l = lat.clean_estimate(l, pred.lattice, polish_time, clip);
+      l = lat.clean_estimate(l, pred.lattice, polish_time, clip_at(polish_time));
     }
   }
   BatchResult r{x, l, b.atom_types};
@@ -343,6 +360,20 @@ BatchResult run_batch(DiffusionModel& model, const CrystalBatch& b, const TypeSt
   if (ts.active) r.types = torch::where(ts.known.squeeze(1), b.atom_types, ts.final_types(a0_last));
   return r;
 }
+
+} // namespace
+
+torch::Tensor lattice_clip_bounds(const SampleOptions& o, const torch::Tensor& num_atoms) {
+  if (o.lattice_clip <= 0 && o.lattice_clip_per_atom <= 0) return {};
+  const double inf = std::numeric_limits<double>::infinity();
+  auto bound = torch::full({num_atoms.size(0)}, o.lattice_clip > 0 ? o.lattice_clip : inf,
+                           torch::TensorOptions(torch::kFloat64).device(num_atoms.device()));
+  if (o.lattice_clip_per_atom > 0)
+    bound = torch::min(bound, o.lattice_clip_per_atom * num_atoms.to(torch::kFloat64).pow(1.0 / 3.0));
+  return bound.to(torch::kFloat32);
+}
+
+namespace {
 
 // Crystals with a non-finite coordinate or lattice entry, or a cell of
 // (nearly) zero volume.
@@ -533,6 +564,27 @@ void check_sample_request(DiffusionModel& model, const std::vector<CrystalTask>&
                 ErrorKind::kUsage);
   if (o.precision != "fp32" && o.precision != "bf16")
     throw Error("--precision " + o.precision + ": fp32 or bf16", ErrorKind::kUsage);
+  if (o.start_time < 0 || o.start_time > T)
+    throw Error("--start-time must lie in 1.." + std::to_string(T) + " (0: from noise)", ErrorKind::kUsage);
+  if (o.start_time > 0) {
+    if (o.steps > o.start_time)
+      throw Error(fmt::format("--steps {} exceeds --start-time {} (at most one network evaluation per time step)",
+                              o.steps, o.start_time),
+                  ErrorKind::kUsage);
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+      const auto& start = tasks[i].start;
+      if (!start || tasks[i].species.empty())
+        throw Error("task " + std::to_string(i + 1) + ": --start-time needs a structure to start from (CSP tasks only)",
+                    ErrorKind::kUsage);
+      if (start->species != tasks[i].species || start->frac.size() != start->species.size())
+        throw Error("task " + std::to_string(i + 1) + ": the start structure's atoms differ from the task's",
+                    ErrorKind::kUsage);
+    }
+  } else {
+    for (std::size_t i = 0; i < tasks.size(); ++i)
+      if (tasks[i].start)
+        throw Error("task " + std::to_string(i + 1) + ": a start structure without --start-time", ErrorKind::kUsage);
+  }
 }
 
 std::vector<Structure> sample_crystals(DiffusionModel& model, const std::vector<CrystalTask>& tasks,
@@ -548,7 +600,7 @@ std::vector<Structure> sample_crystals(DiffusionModel& model, const std::vector<
   const int T = model.diffusion_options().steps;
   const int steps = o.steps > 0 ? o.steps : T;
   const double step_lr = o.step_lr >= 0 ? o.step_lr : model.diffusion_options().step_lr;
-  const std::vector<int> grid = time_grid(T, steps);
+  const std::vector<int> grid = time_grid(o.start_time > 0 ? o.start_time : T, steps);
   const int vocab = model.net_options().vocab;
   const std::size_t num_properties = model.net_options().condition_properties.size();
   bool property_conditioned = false;
@@ -601,6 +653,10 @@ std::vector<Structure> sample_crystals(DiffusionModel& model, const std::vector<
         // De novo atoms enter as a placeholder Z (1) that the sampler never reads.
         shell.species = tasks[id].species.empty() ? std::vector<int>(tasks[id].num_atoms, 1) : tasks[id].species;
         shell.frac.assign(shell.species.size(), Vec3{0, 0, 0});
+        if (tasks[id].start) {
+          shell.frac = tasks[id].start->frac;
+          shell.lattice = tasks[id].start->lattice;
+        }
         shells.push_back(std::move(shell));
       }
       std::vector<const Structure*> ptrs;
@@ -639,7 +695,8 @@ std::vector<Structure> sample_crystals(DiffusionModel& model, const std::vector<
       if (progress)
         step_done = [&](double share) { progress(done + share * ids.size(), my_total); };
       const BatchResult r = run_batch(model, b, ts, grid, o.kind, step_lr, gen, dev, o.guidance, conditioning,
-                                      o.lattice_clip, o.anneal, o.anneal_onset, o.polish, o.polish_time, half ? &*half : nullptr, step_done);
+                                      lattice_clip_bounds(o, b.num_atoms), o.anneal, o.anneal_onset, o.polish, o.polish_time, half ? &*half : nullptr, o.start_time,
+                                      o.first_lattice_step_zero, step_done);
       const auto bad = bad_crystals(r.frac, r.lattice, b);
       auto structures = batch_to_structures(r.types, r.frac.nan_to_num(0.0), r.lattice.nan_to_num(0.0), b.counts);
       std::vector<std::size_t> again;

@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,11 @@ const char* sampler_name(SamplerKind k);
 /// Descending time grid T = t_0 > t_1 > ... > t_n = 0 with n = steps
 /// (evenly strided).
 std::vector<int> time_grid(int T, int steps);
+struct SampleOptions;
+/// The per-crystal clamp of the lattice's clean estimate (Å) for crystals
+/// of `num_atoms` [B] atoms: the smaller of SampleOptions::lattice_clip and
+/// lattice_clip_per_atom · N^(1/3), whichever are set; undefined when neither.
+torch::Tensor lattice_clip_bounds(const SampleOptions& o, const torch::Tensor& num_atoms);
 /// The seed of batch `batch`'s attempt `attempt` of a run seeded `seed`.
 uint64_t batch_seed(uint64_t seed, std::size_t batch, int attempt);
 /// Network evaluations per crystal of `kind` over `steps` time steps (each
@@ -76,6 +82,16 @@ struct SampleOptions {
   /// Clamp (Å) of the lattice's clean estimate in strided and ODE steps
   /// (see LatticeDdpm::step_ddim); 0 = none.
   double lattice_clip = 0;
+  /// A bound that grows with the cell: crystal b's clean lattice estimate
+  /// is clamped to lattice_clip_per_atom · N_b^(1/3) (Å) as well (cell
+  /// lengths scale with the cube root of the atom count); 0 = none.
+  double lattice_clip_per_atom = 0;
+  /// The first step from t = T takes the lattice's clean estimate as 0
+  /// instead of the network's (L̂_0 = (L_T − sqrt(1 − ᾱ_T) ε̂)/sqrt(ᾱ_T)
+  /// multiplies the network's error by ~7e4 there; see sampler.cpp). Only
+  /// the strided / ODE steps use L̂_0 (single ancestral steps t → t − 1 do
+  /// not). Measured in docs/RESULTS.md ("The first lattice step").
+  bool first_lattice_step_zero = true;
   /// "fp32" or "bf16": the network's weights and inputs in bfloat16 (the
   /// sampler's state and its updates stay float32; faster on CPUs with
   /// AVX512-BF16 and on GPUs, see docs/RESULTS.md for its effect on the metrics).
@@ -92,6 +108,15 @@ struct SampleOptions {
   /// between sites onto them. 0 = none.
   int polish = 0;
   int polish_time = 20;
+  /// Partial sampling from given structures (SDEdit): with start_time
+  /// t_0 in 1..T every task must carry a `start` structure; its lattice and
+  /// coordinates are noised to t_0 by the model's own forward processes (the
+  /// flow path or the VE kernel for the coordinates, the lattice DDPM) and
+  /// the sampler runs from t_0 to 0 in `steps` steps. Small t_0 keeps the
+  /// start's arrangement and lets the model place its atoms precisely (e.g.
+  /// a flow model refining a score model's outputs); t_0 = T forgets it.
+  /// 0 = sample from noise.
+  int start_time = 0;
   /// Data-parallel ranks (src/dist), or null: batch k runs on rank k mod
   /// world size and rank 0 returns every crystal, the same as one process
   /// with the same seed (the other ranks return empty structures).
@@ -115,6 +140,9 @@ struct CrystalTask {
   /// Property-conditioned models: the value to condition on per column of
   /// CspNetOptions::condition_properties (NaN = none); empty = unconditioned.
   std::vector<double> properties{};
+  /// SampleOptions::start_time > 0: the structure to start from (its species
+  /// must equal `species`); empty otherwise.
+  std::optional<Structure> start{};
   int size() const { return species.empty() ? num_atoms : static_cast<int>(species.size()); }
 };
 
