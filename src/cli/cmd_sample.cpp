@@ -211,8 +211,9 @@ void add_sample_command(CLI::App& app) {
                   "--lattice-clip (default: the model's; 0: none)")
       ->check(CLI::Range(0.0, 1000.0));
   cmd->add_option("--first-lattice-step", c->request.first_lattice_step,
-                  "the lattice's clean estimate in the first step from t = T: zero (the default: the network's is its "
-                  "error times ~7e4 there) or network (the estimate, clamped by --lattice-clip; the behaviour before)")
+                  "the lattice's clean estimate in the first ode / heun step from t = T: zero (the default: the "
+                  "network's is its error times ~7e4 there) or network (the estimate, clamped by --lattice-clip; the "
+                  "behaviour before)")
       ->check(CLI::IsMember({"zero", "network"}))
       ->capture_default_str();
   cmd->add_option("--system", c->request.system, "CSP for every valid composition of a chemical system (Li-P-S-Cl); with a composition model: formulas of exactly these elements");

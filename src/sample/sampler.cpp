@@ -242,9 +242,12 @@ BatchResult run_batch(DiffusionModel& model, const CrystalBatch& b, const TypeSt
   const auto& lat = model.lattice_process();
   // The lattice's clean estimate at t = T is the network's error times
   // 1/sqrt(ᾱ_T) ≈ 7e4 (the cosine schedule): with first_lattice_step_zero
-  // the first step drops it (L̂_0 := 0, the step then only rescales the
-  // noise) instead of clamping it, since even a clamped estimate throws the
-  // next lattice state far outside what the network saw at that time.
+  // the first deterministic (ode / heun) step drops it (L̂_0 := 0, the step
+  // then only rescales the noise) instead of clamping it, since even a
+  // clamped estimate throws the next lattice state far outside what the
+  // network saw at that time. An ancestral step weights L̂_0 by
+  // sqrt(ᾱ_s) ≈ 0.008 there and keeps the clamped estimate (measured:
+  // docs/RESULTS.md "The first lattice step").
   const torch::Tensor clip_zero =
       first_lattice_zero ? torch::zeros({nb}, torch::TensorOptions(torch::kFloat32).device(dev)) : torch::Tensor();
   auto clip_at = [&](int t) { return first_lattice_zero && t == T ? clip_zero : clip; };
@@ -329,7 +332,7 @@ BatchResult run_batch(DiffusionModel& model, const CrystalBatch& b, const TypeSt
       // A flow model's coordinates have no stochastic step: they take the
       // Euler step while lattice and types take the ancestral one.
       x = flow ? coord_step(x, coord_slope(pred.coords, t, t, s), t, s) : crd.step_predictor(x, pred.coords, t, s, zx);
-      l = lat.step_ancestral(l, pred.lattice, t, s, zl, clip_at(t));
+      l = lat.step_ancestral(l, pred.lattice, t, s, zl, clip);
       if (ddpm_types) a = typ.step_ancestral(a_in, a0, t, s, s > 0 ? randn({na, vocab}) : torch::Tensor());
     }
     a0_last = a0;
@@ -352,7 +355,7 @@ BatchResult run_batch(DiffusionModel& model, const CrystalBatch& b, const TypeSt
       l = lat.noise(l, t_cryst, randn({nb, 3, 3}));
       auto pred = denoise(times, a_in, x, l, polish_time);
       x = flw.step(x, pred.coords, polish_time, 0);
-      l = lat.clean_estimate(l, pred.lattice, polish_time, clip_at(polish_time));
+      l = lat.clean_estimate(l, pred.lattice, polish_time, clip);
     }
   }
   BatchResult r{x, l, b.atom_types};

@@ -86,11 +86,11 @@ struct SampleOptions {
   /// is clamped to lattice_clip_per_atom · N_b^(1/3) (Å) as well (cell
   /// lengths scale with the cube root of the atom count); 0 = none.
   double lattice_clip_per_atom = 0;
-  /// The first step from t = T takes the lattice's clean estimate as 0
-  /// instead of the network's (L̂_0 = (L_T − sqrt(1 − ᾱ_T) ε̂)/sqrt(ᾱ_T)
-  /// multiplies the network's error by ~7e4 there; see sampler.cpp). Only
-  /// the strided / ODE steps use L̂_0 (single ancestral steps t → t − 1 do
-  /// not). Measured in docs/RESULTS.md ("The first lattice step").
+  /// The first ode / heun step from t = T takes the lattice's clean
+  /// estimate as 0 instead of the network's (L̂_0 = (L_T − sqrt(1 − ᾱ_T) ε̂)
+  /// / sqrt(ᾱ_T) multiplies the network's error by ~7e4 there; see
+  /// sampler.cpp). Ancestral and pc steps are unchanged. Measured in
+  /// docs/RESULTS.md ("The first lattice step").
   bool first_lattice_step_zero = true;
   /// "fp32" or "bf16": the network's weights and inputs in bfloat16 (the
   /// sampler's state and its updates stay float32; faster on CPUs with
