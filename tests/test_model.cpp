@@ -407,11 +407,13 @@ TEST(Sampling, PolishCostsItsEvaluationsAndNeedsAFlowModel) {
   EXPECT_THROW(sample_csp(score, {{38, 22, 8, 8, 8}}, o), Error);
 }
 
+namespace {
 // Periodic distance of two fractional coordinates.
 double torus_gap(double a, double b) {
   const double d = std::fabs(a - b);
   return std::min(d, 1.0 - d);
 }
+}  // namespace
 
 TEST(Sampling, StartTimeRefinesAGivenStructureAndLeavesItNearWhenSmall) {
   Structure srtio3;

@@ -208,7 +208,7 @@ void add_sample_command(CLI::App& app) {
       ->check(CLI::Range(0.0, 1000.0));
   cmd->add_option("--lattice-clip-per-atom", c->request.lattice_clip_per_atom,
                   "a clamp that grows with the cell: N^(1/3) times this (Å) for a crystal of N atoms, besides "
-                  "--lattice-clip (default: the model's; 0: none)")
+                  "--lattice-clip (default 0: none)")
       ->check(CLI::Range(0.0, 1000.0));
   cmd->add_option("--first-lattice-step", c->request.first_lattice_step,
                   "the lattice's clean estimate in the first ode / heun step from t = T: zero (the default: the "

@@ -63,6 +63,16 @@ uint64_t batch_seed(uint64_t seed, std::size_t batch, int attempt) {
   return z ^ (z >> 31);
 }
 
+torch::Tensor lattice_clip_bounds(const SampleOptions& o, const torch::Tensor& num_atoms) {
+  if (o.lattice_clip <= 0 && o.lattice_clip_per_atom <= 0) return {};
+  const double inf = std::numeric_limits<double>::infinity();
+  auto bound = torch::full({num_atoms.size(0)}, o.lattice_clip > 0 ? o.lattice_clip : inf,
+                           torch::TensorOptions(torch::kFloat64).device(num_atoms.device()));
+  if (o.lattice_clip_per_atom > 0)
+    bound = torch::min(bound, o.lattice_clip_per_atom * num_atoms.to(torch::kFloat64).pow(1.0 / 3.0));
+  return bound.to(torch::kFloat32);
+}
+
 namespace {
 
 struct BatchResult {
@@ -204,11 +214,18 @@ DenoiserOutput conditioned_denoise(DiffusionModel& model, const Conditioning& c,
   return out;
 }
 
+// One batch through the reverse process. `o` gives the sampler and its
+// settings; `step_lr` is o.step_lr resolved against the model, `clip` the
+// batch's lattice clamp bounds (lattice_clip_bounds), `half` the optional
+// bfloat16 copy of the network.
 BatchResult run_batch(DiffusionModel& model, const CrystalBatch& b, const TypeState& ts, const std::vector<int>& grid,
-                      SamplerKind kind, double step_lr, torch::Generator& gen, const torch::Device& dev,
-                      const PropertyGuidance* guidance, const Conditioning& conditioning, const torch::Tensor& clip,
-                      double anneal, double anneal_onset, int polish, int polish_time, DiffusionModel* half,
-                      int start_time, bool first_lattice_zero, const std::function<void(double)>& step_done) {
+                      const SampleOptions& o, double step_lr, torch::Generator& gen, const torch::Device& dev,
+                      const Conditioning& conditioning, const torch::Tensor& clip, DiffusionModel* half,
+                      const std::function<void(double)>& step_done) {
+  const SamplerKind kind = o.kind;
+  const PropertyGuidance* guidance = o.guidance;
+  const int start_time = o.start_time, polish = o.polish, polish_time = o.polish_time;
+  const bool first_lattice_zero = o.first_lattice_step_zero;
   const int64_t nb = b.num_crystals(), na = b.total_atoms();
   const int T = model.diffusion_options().steps;
   auto randn = [&](std::vector<int64_t> shape) {
@@ -258,7 +275,7 @@ BatchResult run_batch(DiffusionModel& model, const CrystalBatch& b, const TypeSt
   // clock (σ for the VE ODE, τ for the flow), and the step along it.
   // `t` is where the network was evaluated, within the step from → to.
   auto coord_slope = [&](const torch::Tensor& pred, int t, int from, int to) {
-    return flow ? flw.slope(pred, flw.anneal_factor(t, from, to, anneal, anneal_onset)) : crd.ode_slope(pred, t);
+    return flow ? flw.slope(pred, flw.anneal_factor(t, from, to, o.anneal, o.anneal_onset)) : crd.ode_slope(pred, t);
   };
   auto coord_step = [&](const torch::Tensor& x, const torch::Tensor& slope, int t, int s) {
     return flow ? flw.step_with_slope(x, slope, t, s) : crd.step_with_slope(x, slope, t, s);
@@ -363,20 +380,6 @@ BatchResult run_batch(DiffusionModel& model, const CrystalBatch& b, const TypeSt
   if (ts.active) r.types = torch::where(ts.known.squeeze(1), b.atom_types, ts.final_types(a0_last));
   return r;
 }
-
-} // namespace
-
-torch::Tensor lattice_clip_bounds(const SampleOptions& o, const torch::Tensor& num_atoms) {
-  if (o.lattice_clip <= 0 && o.lattice_clip_per_atom <= 0) return {};
-  const double inf = std::numeric_limits<double>::infinity();
-  auto bound = torch::full({num_atoms.size(0)}, o.lattice_clip > 0 ? o.lattice_clip : inf,
-                           torch::TensorOptions(torch::kFloat64).device(num_atoms.device()));
-  if (o.lattice_clip_per_atom > 0)
-    bound = torch::min(bound, o.lattice_clip_per_atom * num_atoms.to(torch::kFloat64).pow(1.0 / 3.0));
-  return bound.to(torch::kFloat32);
-}
-
-namespace {
 
 // Crystals with a non-finite coordinate or lattice entry, or a cell of
 // (nearly) zero volume.
@@ -697,9 +700,8 @@ std::vector<Structure> sample_crystals(DiffusionModel& model, const std::vector<
       std::function<void(double)> step_done;
       if (progress)
         step_done = [&](double share) { progress(done + share * ids.size(), my_total); };
-      const BatchResult r = run_batch(model, b, ts, grid, o.kind, step_lr, gen, dev, o.guidance, conditioning,
-                                      lattice_clip_bounds(o, b.num_atoms), o.anneal, o.anneal_onset, o.polish, o.polish_time, half ? &*half : nullptr, o.start_time,
-                                      o.first_lattice_step_zero, step_done);
+      const BatchResult r = run_batch(model, b, ts, grid, o, step_lr, gen, dev, conditioning,
+                                      lattice_clip_bounds(o, b.num_atoms), half ? &*half : nullptr, step_done);
       const auto bad = bad_crystals(r.frac, r.lattice, b);
       auto structures = batch_to_structures(r.types, r.frac.nan_to_num(0.0), r.lattice.nan_to_num(0.0), b.counts);
       std::vector<std::size_t> again;
